@@ -7,7 +7,10 @@ previous file of that name stays intact until the new one is complete.
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
+import stat
 import sys
 import tempfile
 from typing import IO, Iterator
@@ -31,6 +34,66 @@ def _check_output_dir(path: str) -> str:
     return directory
 
 
+# errors of the output medium itself (full disk, quota): the user's to fix, not a bug of ours
+_MEDIUM_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
+
+
+def _is_special_file(path: str) -> bool:
+    """True for a device, FIFO or socket (``/dev/null``, ``/dev/full``, a named pipe) or a ``/dev/`` name.
+
+    Those cannot be replaced by a rename (as root, renaming over ``/dev/full`` or
+    ``/dev/stdout`` would replace the device node or link itself), so they are written to directly.
+    """
+    if os.path.abspath(path).startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+class _StreamOnly:
+    """A binary writer that is not seekable, like a pipe.
+
+    zipfile (``np.savez``) seeks back into seekable files; on ``/dev/null`` ``tell()`` is
+    always 0 and the archive bookkeeping breaks, so devices are written as streams.
+    """
+
+    def __init__(self, handle: IO[bytes]):
+        self._handle = handle
+
+    def write(self, data: bytes) -> int:
+        return self._handle.write(data)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, *args: int) -> bytes:  # numpy looks for ``read`` to tell a file object from a path
+        raise io.UnsupportedOperation("write-only")
+
+    def tell(self) -> int:
+        raise io.UnsupportedOperation("not seekable")
+
+    def seek(self, *args: int) -> int:
+        raise io.UnsupportedOperation("not seekable")
+
+
+@contextlib.contextmanager
+def _medium_errors(path: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _MEDIUM_ERRORS:
+            raise
+        from .errors import DeepMirError
+
+        raise DeepMirError(f"{path}: cannot write output: {exc.strerror}") from exc
+
+
 @contextlib.contextmanager
 def atomic_output(path: str, mode: str = "w") -> Iterator[IO]:
     """Open ``path`` for writing atomically; ``-`` writes to standard output.
@@ -43,6 +106,12 @@ def atomic_output(path: str, mode: str = "w") -> Iterator[IO]:
         yield stream
         stream.flush()
         return
+    kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
+    if _is_special_file(path):
+        with _medium_errors(path), open(path, mode, **kwargs) as handle:
+            yield _StreamOnly(handle) if "b" in mode else handle
+            handle.flush()
+        return
     directory = _check_output_dir(path)
     try:
         fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
@@ -52,8 +121,7 @@ def atomic_output(path: str, mode: str = "w") -> Iterator[IO]:
         raise DeepMirError(f"{path}: cannot write output: {exc.strerror}") from exc
     LIVE_TEMP_FILES.add(temp)
     try:
-        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
-        with os.fdopen(fd, mode, **kwargs) as handle:
+        with _medium_errors(path), os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -90,7 +90,27 @@ def write_encoded(path: str, data: EncodedSet, compress: bool = True) -> None:
         saver(handle, **arrays)
 
 
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's first bytes (with members / empty)
+
+
+def _check_zip_signature(path: str) -> None:
+    # np.load takes any non-zip, non-.npy file for a pickle and would call a FASTA file
+    # "pickled data", and returns a bare array for a .npy file: say what the file is not.
+    try:
+        with open(path, "rb") as handle:
+            signature = handle.read(4)
+    except FileNotFoundError:
+        raise DeepMirError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DeepMirError(f"{path}: is a directory, expected an NPZ file") from None
+    except OSError as exc:
+        raise DeepMirError(f"{path}: cannot open: {exc.strerror}") from None
+    if signature not in _ZIP_SIGNATURES:
+        raise InputFormatError(f"{path}: not an NPZ file (no zip archive signature)")
+
+
 def _load_arrays(path: str) -> dict[str, np.ndarray]:
+    _check_zip_signature(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}

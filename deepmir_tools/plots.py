@@ -77,3 +77,18 @@ def render_records(seqs: list[tuple[str, str]], directory: str, threshold: float
         render_structure(seq, kept, values, record_id, path)
         written.append(path)
     return written
+
+
+def learning_curve(history: list[dict[str, float]], path: str) -> None:
+    """Loss and accuracy per epoch, training vs validation."""
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in history]
+    figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, key, label in ((loss_axis, "loss", "loss"), (acc_axis, "accuracy", "accuracy")):
+        axis.plot(epochs, [row[key] for row in history], marker="o", label="training")
+        axis.plot(epochs, [row["val_" + key] for row in history], marker="o", label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(label)
+        axis.legend()
+    figure.suptitle("learning curve")
+    save_figure(figure, path)

@@ -247,6 +247,8 @@ def read_alignment_records(path: str, *, allow_empty: bool = True) -> Iterator[S
                 yield SeqRecord(name, normalised.decode("ascii"), "", number)
         except OSError as exc:
             raise InputFormatError(f"{path}: corrupt or truncated alignment file ({exc})") from None
+        except (NotImplementedError, ValueError) as exc:  # pysam: text that is not SAM (no header, bad fields)
+            raise InputFormatError(f"{path}: not a readable SAM/BAM/CRAM file ({exc})") from None
     if not seen and not allow_empty:
         raise InputFormatError(f"{path}: no reads found (empty input)")
 

@@ -65,6 +65,8 @@ def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - signal handler signatu
 def run(prog: str, main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """Run ``main``; map errors to a one-line message and an exit code (2 data, 1 internal)."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    if debug:
+        os.environ.setdefault("DEEPMIR_TF_VERBOSE", "1")
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return main(argv) or 0

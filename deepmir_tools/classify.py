@@ -1,0 +1,199 @@
+"""Open-set classification: each sequence gets a family, or is rejected below the threshold.
+
+Streaming in chunks keeps memory flat in the input size; identical sequences are scored
+once (small RNA-seq runs repeat the same reads many times); long records can be split
+into windows, and the best window speaks for its record.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .bundle import ModelBundle
+from .npzformat import EncodedSet
+from .scoring import Scorer, top_k
+from .seqio import LengthPolicy, SeqRecord
+
+ACCEPTED, REJECTED, SKIPPED = "accepted", "rejected", "skipped"
+TSV_FORMAT = "deepmir-classify-tsv/1"
+BASE_COLUMNS = ("id", "length", "family_accession", "family_name", "score", "status", "second_family", "second_score")
+CACHE_LIMIT = 2_000_000  # unique sequences remembered; beyond this the cache restarts
+
+# Collapsed-read headers: miRDeep2 (`seq_123_x45`), fastx_collapser (`1-45`), usearch (`;size=45`).
+_COUNT_PATTERNS = {
+    "x": re.compile(r"_x(\d+)$"),
+    "dash": re.compile(r"^\d+-(\d+)$"),
+    "size": re.compile(r";size=(\d+);?$"),
+    "underscore": re.compile(r"_(\d+)$"),
+}
+AUTO_COUNT_STYLES = ("x", "dash", "size")
+COUNT_STYLES = ("auto", "none") + tuple(_COUNT_PATTERNS)
+
+
+def read_count(record_id: str, style: str = "auto") -> int:
+    """Reads a (collapsed) record stands for, from its ID; 1 when the ID carries no count."""
+    if style == "none":
+        return 1
+    styles = AUTO_COUNT_STYLES if style == "auto" else (style,)
+    for name in styles:
+        match = _COUNT_PATTERNS[name].search(record_id)
+        if match:
+            return int(match.group(1))
+    return 1
+
+
+@dataclass
+class ClassifyOptions:
+    """How to classify (defaults: the model's threshold, reject below it, top 2)."""
+
+    threshold: float | None = None
+    reject: bool = True
+    top_k: int = 2
+    batch_size: int = 256
+    long_policy: str = "skip"
+    window_step: int = 50
+    chunk_size: int = 20_000
+    count_style: str = "auto"
+
+
+@dataclass
+class Call:
+    """The result for one input record (one TSV row)."""
+
+    id: str
+    length: int
+    families: list[int]
+    scores: list[float]
+    status: str
+    offset: int = 0
+    count: int = 1
+    seq: str = ""
+
+
+@dataclass
+class Tally:
+    """Per-family read counts for ``--counts``."""
+
+    reads: Counter = field(default_factory=Counter)
+    unique: dict = field(default_factory=dict)
+
+    def add(self, call: Call, key: str) -> None:
+        self.reads[key] += call.count
+        self.unique.setdefault(key, set()).add(call.seq)
+
+
+class Classifier:
+    """Scores records with a bundle and decides accepted/rejected per record."""
+
+    def __init__(self, bundle: ModelBundle, options: ClassifyOptions):
+        self.bundle = bundle
+        self.options = options
+        self.threshold = bundle.threshold if options.threshold is None else options.threshold
+        self.scorer = Scorer(bundle, options.batch_size)
+        self.max_len = bundle.encoding["max_len"]
+        self.cache: dict[str, tuple[tuple[int, ...], tuple[float, ...]]] = {}
+        self.skipped = 0
+
+    def _score_unique(self, seqs: Iterable[str]) -> None:
+        new = sorted({s for s in seqs if s not in self.cache})
+        if not new:
+            return
+        if len(self.cache) + len(new) > CACHE_LIMIT:
+            self.cache.clear()
+        indices, values = top_k(self.scorer.scores(new), self.options.top_k)
+        for seq, idx, val in zip(new, indices.tolist(), values.tolist()):
+            self.cache[seq] = (tuple(idx), tuple(val))
+
+    def _status(self, score: float) -> str:
+        return ACCEPTED if not self.options.reject or score >= self.threshold else REJECTED
+
+    def classify(self, records: Iterable[SeqRecord]) -> Iterator[Call]:
+        """One :class:`Call` per input record, in input order."""
+        iterator = iter(records)
+        while True:
+            chunk = list(itertools.islice(iterator, self.options.chunk_size))
+            if not chunk:
+                return
+            yield from self._classify_chunk(chunk)
+
+    def _classify_chunk(self, chunk: list[SeqRecord]) -> Iterator[Call]:
+        policy = LengthPolicy(self.max_len, self.options.long_policy, self.options.window_step)
+        segments = list(policy.segments(chunk))
+        self._score_unique(segment.seq for segment in segments)
+        best: dict[int, tuple[float, int, str]] = {}
+        for segment in segments:
+            score = self.cache[segment.seq][1][0]
+            if segment.index not in best or score > best[segment.index][0]:
+                best[segment.index] = (score, segment.offset, segment.seq)
+        for index, record in enumerate(chunk):
+            count = read_count(record.id, self.options.count_style)
+            if index not in best:  # too long, dropped by --long skip
+                self.skipped += 1
+                yield Call(record.id, len(record.seq), [], [], SKIPPED, 0, count, record.seq)
+                continue
+            score, offset, seq = best[index]
+            families, scores = self.cache[seq]
+            yield Call(record.id, len(record.seq), list(families), list(scores), self._status(scores[0]), offset, count, seq)
+
+    def classify_encoded(self, data: EncodedSet) -> Iterator[Call]:
+        """Calls for a pre-encoded NPZ; rows sharing an ID (windows) count as one record."""
+        probabilities = self.scorer.encoded_scores(data.x)
+        indices, values = top_k(probabilities, self.options.top_k)
+        offsets = data.offsets if data.offsets is not None else np.zeros(len(data.ids), dtype=np.int32)
+        rows = range(len(data.ids))
+        for record_id, group in itertools.groupby(rows, key=lambda i: str(data.ids[i])):
+            members = list(group)
+            row = max(members, key=lambda i: values[i, 0])
+            length = int(max(offsets[i] + data.lengths[i] for i in members))
+            yield Call(record_id, length, indices[row].tolist(), values[row].tolist(), self._status(float(values[row, 0])),
+                       int(offsets[row]), read_count(record_id, self.options.count_style), record_id)
+
+
+def tsv_columns(top: int, windows: bool) -> list[str]:
+    """Column names of TSV v1 (extra ranks for ``--top-k`` > 2, ``offset`` for windows)."""
+    columns = list(BASE_COLUMNS)
+    for rank in range(3, top + 1):
+        columns += [f"family_{rank}", f"score_{rank}"]
+    if windows:
+        columns.append("offset")
+    return columns
+
+
+def tsv_header(bundle: ModelBundle, threshold: float, reject: bool, version: str) -> str:
+    """The '#' comment line that opens a classification TSV."""
+    rule = f"{threshold:g}" if reject else "off"
+    return (f"# deepmir-classify {version} format={TSV_FORMAT} model={bundle.name} "
+            f"model_sha256={bundle.sha256} threshold={rule}")
+
+
+def tsv_row(call: Call, classes: list[tuple[str, str]], top: int, windows: bool) -> str:
+    """One TSV row; empty family fields for skipped records, '.' for missing ranks."""
+    if call.status == SKIPPED:
+        fields = [call.id, str(call.length), ".", ".", ".", call.status, ".", "."] + [".", "."] * max(0, top - 2)
+    else:
+        first_acc, first_name = classes[call.families[0]]
+        fields = [call.id, str(call.length), first_acc, first_name, f"{call.scores[0]:.6f}", call.status]
+        for rank in range(1, max(top, 2)):
+            if rank < len(call.families):
+                fields += [classes[call.families[rank]][0], f"{call.scores[rank]:.6f}"]
+            else:
+                fields += [".", "."]
+    if windows:
+        fields.append(str(call.offset))
+    return "\t".join(fields)
+
+
+def counts_table(tally: Tally, classes: list[tuple[str, str]]) -> list[str]:
+    """Rows of the ``--counts`` table: family, name, reads, unique sequences; rejected/skipped last."""
+    lines = ["family_accession\tfamily_name\treads\tunique_sequences"]
+    names = dict(classes)
+    families = sorted((k for k in tally.reads if k not in (REJECTED, SKIPPED)), key=lambda k: (-tally.reads[k], k))
+    for key in families + [k for k in (REJECTED, SKIPPED) if k in tally.reads]:
+        lines.append(f"{key}\t{names.get(key, key)}\t{tally.reads[key]}\t{len(tally.unique[key])}")
+    return lines

@@ -1,0 +1,204 @@
+"""Training the CNNs: batching, class weights, early stopping, logs, determinism."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import DeepMirError
+from .labels import split_class_entry
+from .models import ONEHOT_CNN, architecture_for, build_model, configure_tensorflow, largest_kernel
+from .npzformat import EncodedSet
+from .encodings import model_input
+from .scoring import padded_length
+
+
+@dataclass
+class TrainOptions:
+    """Training settings (paper defaults: Adam, lr 1e-3, batch 64)."""
+
+    epochs: int = 30
+    patience: int = 5
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    seed: int = 7
+    threads: int = 0
+    class_weight: str = "balanced"  # balanced | none
+    mixed_precision: bool = False
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    """A trained model and what happened while training it."""
+
+    model: Any
+    history: list[dict[str, float]]
+    best_epoch: int
+    seconds: float
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, held-out): ``fraction`` of each class held out, at least 1 if a class has >= 2."""
+    rng = np.random.default_rng(seed)
+    held: list[np.ndarray] = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rng.shuffle(members)
+        count = int(round(fraction * len(members)))
+        if len(members) >= 2:
+            count = min(max(count, 1), len(members) - 1)
+        held.append(members[:count])
+    held_out = np.sort(np.concatenate(held)) if held else np.array([], dtype=np.int64)
+    keep = np.setdiff1d(np.arange(len(labels)), held_out)
+    return keep, held_out
+
+
+def subset(data: EncodedSet, rows: np.ndarray) -> EncodedSet:
+    """Rows of an encoded set (same meta and classes)."""
+    return EncodedSet(
+        x=data.x[rows], ids=data.ids[rows], lengths=data.lengths[rows], meta=data.meta,
+        labels=data.labels[rows] if data.labels is not None else None, classes=data.classes,
+        offsets=data.offsets[rows] if data.offsets is not None else None,
+    )
+
+
+def align_classes(validation: EncodedSet, classes: np.ndarray, source: str) -> EncodedSet:
+    """Re-index a validation set's labels onto the training classes."""
+    index = {split_class_entry(entry)[0]: i for i, entry in enumerate(classes)}
+    mapped = []
+    for label in validation.labels:
+        accession = split_class_entry(validation.classes[label])[0]
+        if accession not in index:
+            raise DeepMirError(f"{source}: family {accession} does not occur in the training data")
+        mapped.append(index[accession])
+    result = subset(validation, np.arange(len(validation.ids)))
+    result.labels, result.classes = np.array(mapped, dtype=np.int32), classes
+    return result
+
+
+def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> dict[int, float] | None:
+    """Balanced weights n / (k * count_c), so small families count as much as large ones."""
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.ones(n_classes)
+    weights[present] = len(labels) / (present.sum() * counts[present])
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+def _batch_inputs(data: EncodedSet, rows: np.ndarray, kernel: int) -> np.ndarray:
+    """Network input for ``rows``; one-hot batches are trimmed to their longest sequence + kernel."""
+    x = data.x[rows]
+    encoding = data.meta["encoding"]
+    if encoding == "onehot":
+        width = padded_length(int(data.lengths[rows].max()), kernel, x.shape[1])
+        return x[:, :width].astype(np.float32)
+    return model_input(x, encoding, data.meta.get("ordered_pairs", True))
+
+
+def _make_sequence(data: EncodedSet, batch_size: int, seed: int, kernel: int, weights: dict[int, float] | None, shuffle: bool):
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        """Seeded, reshuffled every epoch; one-hot batches padded only as far as needed."""
+
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.epoch = 0
+            self.order = np.arange(len(data.ids))
+            self.on_epoch_end()
+
+        def __len__(self):
+            return math.ceil(len(data.ids) / batch_size)
+
+        def __getitem__(self, index):
+            rows = np.sort(self.order[index * batch_size : (index + 1) * batch_size])
+            y = data.labels[rows]
+            x = _batch_inputs(data, rows, kernel)
+            if weights is None:
+                return x, y
+            return x, y, np.array([weights[int(label)] for label in y], dtype=np.float32)
+
+        def on_epoch_end(self):
+            if shuffle:
+                self.order = np.random.default_rng(seed + self.epoch).permutation(len(data.ids))
+            self.epoch += 1
+
+    return Batches()
+
+
+def _progress_callback(total_epochs: int, enabled: bool):
+    import keras
+
+    class EpochLog(keras.callbacks.Callback):
+        """Per-epoch line on stderr and the rows of the training log (with seconds)."""
+
+        def __init__(self):
+            super().__init__()
+            self.rows: list[dict[str, float]] = []
+            self.started = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self.started, 3)}
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                row[key] = float(logs.get(key, float("nan")))
+            self.rows.append(row)
+            if enabled:
+                print(
+                    f"epoch {epoch + 1}/{total_epochs}: loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
+                    f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} ({row['seconds']:.1f} s)",
+                    file=sys.stderr, flush=True,
+                )
+
+    return EpochLog()
+
+
+def train_model(train: EncodedSet, validation: EncodedSet | None, options: TrainOptions) -> TrainResult:
+    """Train the architecture that fits ``train``'s encoding; early stopping on validation loss."""
+    configure_tensorflow(options.threads, deterministic=True)
+    import keras
+
+    keras.utils.set_random_seed(options.seed)
+    if options.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    encoding = train.meta["encoding"]
+    architecture = architecture_for(encoding)
+    model = build_model(architecture, len(train.classes), options.hyperparameters, encoding, train.meta["max_len"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(options.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],  # unweighted even when class weights are given as sample weights
+        jit_compile=False,  # input lengths vary per batch; XLA would recompile for each
+    )
+    kernel = largest_kernel(architecture, options.hyperparameters)
+    weights = class_weights(train.labels, len(train.classes), options.class_weight)
+    batches = _make_sequence(train, options.batch_size, options.seed, kernel, weights, shuffle=True)
+    val_batches = _make_sequence(validation, 256, options.seed, kernel, None, shuffle=False) if validation is not None and len(validation.ids) else None
+    log = _progress_callback(options.epochs, options.progress)
+    callbacks = [log]
+    if val_batches is not None and options.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience, restore_best_weights=True))
+    started = time.perf_counter()
+    model.fit(batches, validation_data=val_batches, epochs=options.epochs, callbacks=callbacks, verbose=0, shuffle=False)
+    best = _best_epoch(log.rows, val_batches is not None)
+    return TrainResult(model=model, history=log.rows, best_epoch=best, seconds=time.perf_counter() - started)
+
+
+def _best_epoch(rows: list[dict[str, float]], has_validation: bool) -> int:
+    if not rows:
+        return 0
+    if not has_validation:
+        return int(rows[-1]["epoch"])
+    return int(min(rows, key=lambda row: row["val_loss"])["epoch"])
