@@ -17,7 +17,8 @@ import numpy as np
 
 from .bundle import ModelBundle
 from .npzformat import EncodedSet
-from .scoring import Scorer, top_k
+from .metrics import energy_score
+from .scoring import Scorer, softmax, top_k
 from .seqio import LengthPolicy, SeqRecord
 
 ACCEPTED, REJECTED, SKIPPED = "accepted", "rejected", "skipped"
@@ -95,9 +96,11 @@ class Classifier:
         self.bundle = bundle
         self.options = options
         self.threshold = bundle.threshold if options.threshold is None else options.threshold
-        self.scorer = Scorer(bundle, options.batch_size)
+        # A bundle calibrated on the energy score decides on energy; the TSV still reports max softmax.
+        self.uses_energy = bundle.meta["threshold"].get("score", "softmax") == "energy"
+        self.scorer = Scorer(bundle, options.batch_size, logits=self.uses_energy)
         self.max_len = bundle.encoding["max_len"]
-        self.cache: dict[str, tuple[tuple[int, ...], tuple[float, ...]]] = {}
+        self.cache: dict[str, tuple[tuple[int, ...], tuple[float, ...], float]] = {}
         self.skipped = 0
 
     def _score_unique(self, seqs: Iterable[str]) -> None:
@@ -106,9 +109,17 @@ class Classifier:
             return
         if len(self.cache) + len(new) > CACHE_LIMIT:
             self.cache.clear()
-        indices, values = top_k(self.scorer.scores(new), self.options.top_k)
-        for seq, idx, val in zip(new, indices.tolist(), values.tolist()):
-            self.cache[seq] = (tuple(idx), tuple(val))
+        probabilities, decision = self._probabilities_and_decision(self.scorer.scores(new))
+        indices, values = top_k(probabilities, self.options.top_k)
+        for seq, idx, val, score in zip(new, indices.tolist(), values.tolist(), decision.tolist()):
+            self.cache[seq] = (tuple(idx), tuple(val), score)
+
+    def _probabilities_and_decision(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Softmax probabilities and the score the threshold applies to (max softmax or energy)."""
+        if self.uses_energy:
+            logits = raw.astype(np.float64)
+            return softmax(logits), energy_score(logits)
+        return raw, raw.max(axis=1)
 
     def _status(self, score: float) -> str:
         return ACCEPTED if not self.options.reject or score >= self.threshold else REJECTED
@@ -128,7 +139,7 @@ class Classifier:
         self._score_unique(segment.seq for segment in segments)
         best: dict[int, tuple[float, int, str]] = {}
         for segment in segments:
-            score = self.cache[segment.seq][1][0]
+            score = self.cache[segment.seq][2]
             if segment.index not in best or score > best[segment.index][0]:
                 best[segment.index] = (score, segment.offset, segment.seq)
         for index, record in enumerate(chunk):
@@ -137,21 +148,21 @@ class Classifier:
                 self.skipped += 1
                 yield Call(record.id, len(record.seq), [], [], SKIPPED, 0, count, record.seq)
                 continue
-            score, offset, seq = best[index]
-            families, scores = self.cache[seq]
-            yield Call(record.id, len(record.seq), list(families), list(scores), self._status(scores[0]), offset, count, seq)
+            _, offset, seq = best[index]
+            families, scores, decision = self.cache[seq]
+            yield Call(record.id, len(record.seq), list(families), list(scores), self._status(decision), offset, count, seq)
 
     def classify_encoded(self, data: EncodedSet) -> Iterator[Call]:
         """Calls for a pre-encoded NPZ; rows sharing an ID (windows) count as one record."""
-        probabilities = self.scorer.encoded_scores(data.x)
+        probabilities, decision = self._probabilities_and_decision(self.scorer.encoded_scores(data.x))
         indices, values = top_k(probabilities, self.options.top_k)
         offsets = data.offsets if data.offsets is not None else np.zeros(len(data.ids), dtype=np.int32)
         rows = range(len(data.ids))
         for record_id, group in itertools.groupby(rows, key=lambda i: str(data.ids[i])):
             members = list(group)
-            row = max(members, key=lambda i: values[i, 0])
+            row = max(members, key=lambda i: decision[i])
             length = int(max(offsets[i] + data.lengths[i] for i in members))
-            yield Call(record_id, length, indices[row].tolist(), values[row].tolist(), self._status(float(values[row, 0])),
+            yield Call(record_id, length, indices[row].tolist(), values[row].tolist(), self._status(float(decision[row])),
                        int(offsets[row]), read_count(record_id, self.options.count_style), record_id)
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import edlib
+import numpy as np
 
 from .atomic import atomic_output
 from .errors import DeepMirError, InputFormatError
@@ -476,10 +477,11 @@ def similarity_clusters(seqs: Sequence[str], identity: float) -> list[list[int]]
             i = parent[i]
         return i
 
-    for i in range(len(seqs)):
-        for j in range(i + 1, len(seqs)):
-            ri, rj = root(i), root(j)
-            if ri != rj and similarity_hit(seqs[i], seqs[j], identity):  # no alignment inside a component
+    index = GramFilter(seqs)
+    for i, seq in enumerate(seqs):
+        for j in index.candidates(seq, identity):
+            ri, rj = root(i), root(int(j))
+            if j > i and ri != rj and similarity_hit(seq, seqs[j], identity):  # none inside a component
                 parent[rj] = ri
     components: dict[int, list[int]] = defaultdict(list)
     for i in range(len(seqs)):
@@ -509,15 +511,75 @@ def _remote_family(members: list[Item], test: Quota, val: Quota, identity: float
     return set(to_test), set(to_val)
 
 
-def similar_to_other_family(queries: Sequence[Item], references: Sequence[Item], identity: float) -> list[bool]:
-    """For each query: does a reference of another family match it at >= ``identity``?"""
-    flags = []
-    for query in queries:
-        seq = query.record.seq
-        flags.append(
-            any(ref.family != query.family and similarity_hit(seq, ref.record.seq, identity) for ref in references)
-        )
-    return flags
+_GRAM = 4  # q-gram length of the prefilter: 4^4 = 256 codes
+_CODES = bytes.maketrans(b"ACGU", b"\x00\x01\x02\x03")
+
+
+def _gram_codes(seq: str) -> np.ndarray | None:
+    """Codes of the overlapping 4-grams of ``seq``; None if it has letters other than ACGU."""
+    raw = np.frombuffer(seq.encode("ascii").translate(_CODES), dtype=np.uint8)
+    if raw.size and raw.max() > 3:
+        return None
+    if raw.size < _GRAM:
+        return np.zeros(0, dtype=np.int64)
+    codes = np.zeros(raw.size - _GRAM + 1, dtype=np.int64)
+    for shift in range(_GRAM):
+        codes = codes * 4 + raw[shift : shift + codes.size]
+    return codes
+
+
+class GramFilter:
+    """A q-gram prefilter for :func:`similarity_hit` against a fixed set of sequences.
+
+    If the shorter sequence (m nt) matches inside the longer with at most k edits, at least
+    m - q + 1 - k*q of its q-grams survive the edits, and all of them lie on k + 1 consecutive
+    diagonals of the dot plot (the q-gram lemma). Counting shared q-grams on every window of
+    k + 1 diagonals rules out most unrelated pairs with a few numpy operations, so that edlib
+    aligns only the candidates; the answers stay exactly those of aligning every pair. Sequences with ambiguity codes are always candidates.
+    """
+
+    def __init__(self, seqs: Sequence[str]):
+        self.seqs = list(seqs)
+        self.lengths = np.array([len(seq) for seq in self.seqs], dtype=np.int64)
+        grams = [_gram_codes(seq) for seq in self.seqs]
+        self.always = np.array([codes is None for codes in grams], dtype=bool)
+        usable = [np.zeros(0, np.int64) if codes is None else codes for codes in grams]
+        owner = np.repeat(np.arange(len(usable)), [codes.size for codes in usable])
+        position = np.concatenate([np.arange(codes.size) for codes in usable]) if usable else np.zeros(0, np.int64)
+        codes = np.concatenate(usable) if usable else np.zeros(0, np.int64)
+        order = np.argsort(codes, kind="stable")
+        self.owner, self.position = owner[order], position[order]
+        self.bounds = np.searchsorted(codes[order], np.arange(4**_GRAM + 1))
+        self.longest = int(self.lengths.max()) if self.seqs else 0
+
+    def candidates(self, query: str, identity: float) -> np.ndarray:
+        """Indices of the sequences that may match ``query`` at >= ``identity``."""
+        codes = _gram_codes(query)
+        if codes is None:
+            return np.arange(len(self.seqs))
+        width = max_edits(len(query), identity) + 1  # k of the pair is at most k of the query
+        starts, stops = self.bounds[codes], self.bounds[codes + 1]
+        hits = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)] or [np.zeros(0, np.int64)])
+        query_pos = np.repeat(np.arange(codes.size), stops - starts)
+        diagonals = self.position[hits] - query_pos + len(query)
+        n_diagonals = self.longest + len(query) + 1
+        counts = np.bincount(self.owner[hits] * n_diagonals + diagonals, minlength=len(self.seqs) * n_diagonals)
+        running = np.cumsum(counts.reshape(len(self.seqs), n_diagonals), axis=1)
+        running = np.concatenate([np.zeros((len(self.seqs), 1), running.dtype), running], axis=1)
+        span = min(width, n_diagonals)
+        best = (running[:, span:] - running[:, :-span]).max(axis=1)  # hits on any `width` adjacent diagonals
+        shorter = np.minimum(self.lengths, len(query))
+        k = np.floor(shorter * (1.0 - identity) + 1e-9).astype(np.int64)
+        needed = shorter - _GRAM + 1 - k * _GRAM
+        return np.flatnonzero((best >= needed) | self.always)
+
+
+def similar_to_training(held_out: Sequence[str], train: Sequence[str], identity: float) -> list[bool]:
+    """For each held-out sequence: does some training sequence match it (:func:`similarity_hit`)?"""
+    index = GramFilter(train)
+    return [
+        any(similarity_hit(seq, train[i], identity) for i in index.candidates(seq, identity)) for seq in held_out
+    ]
 
 
 def split_remote(
@@ -546,7 +608,9 @@ def split_remote(
 
 
 def _drop_similar(held_out: list[Item], train: list[Item], identity: float, dropped: list[Item]) -> list[Item]:
-    flags = similar_to_other_family(held_out, train, identity)
+    # Inside a family no held-out cluster matches a training cluster, so any match found is
+    # with another family; checking against all training sequences is simpler and the same.
+    flags = similar_to_training([item.record.seq for item in held_out], [item.record.seq for item in train], identity)
     dropped.extend(item for item, flag in zip(held_out, flags) if flag)
     return [item for item, flag in zip(held_out, flags) if not flag]
 

@@ -30,13 +30,14 @@ def padded_length(longest: int, kernel: int, max_len: int) -> int:
 class Scorer:
     """Batched softmax scores of a bundle's Keras model (built once, reused)."""
 
-    def __init__(self, bundle: ModelBundle, batch_size: int = 256):
+    def __init__(self, bundle: ModelBundle, batch_size: int = 256, logits: bool = False):
+        """``logits=True`` returns pre-softmax logits instead of probabilities (for energy scores)."""
         self.bundle = bundle
         self.batch_size = batch_size
         self.model = bundle.keras_model()
         self.encoding = bundle.encoding
         self.kernel = largest_kernel(bundle.architecture, bundle.hyperparameters)
-        self._predict = _compiled_predict(self.model)
+        self._predict = _compiled_logits(self.model) if logits else _compiled_predict(self.model)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self._predict(x), dtype=np.float32)
@@ -83,6 +84,28 @@ def _compiled_predict(model):
         return model(x, training=False)
 
     return lambda x: predict(tf.convert_to_tensor(x)).numpy()
+
+
+def _compiled_logits(model):
+    """Logits = penultimate activations x softmax-layer weights + bias (the softmax layer's input)."""
+    import keras
+    import tensorflow as tf
+
+    output_layer = model.get_layer("softmax")
+    features = keras.Model(model.inputs, output_layer.input)
+    kernel, bias = output_layer.get_weights()
+
+    @tf.function(reduce_retracing=True)
+    def penultimate(x):
+        return features(x, training=False)
+
+    return lambda x: penultimate(tf.convert_to_tensor(x)).numpy() @ kernel + bias
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits (numerically stable)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def top_k(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

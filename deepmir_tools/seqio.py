@@ -30,6 +30,7 @@ IUPAC_AMBIGUOUS = "RYSWKMBDHVN"
 _ALLOWED = (BASES + IUPAC_AMBIGUOUS).encode()
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
+_HEADER_CONTROL = bytes(c for c in range(32) if c != 9) + b"\x7f"  # C0 controls except tab, and DEL
 ALIGNMENT_SUFFIXES = (".sam", ".bam", ".cram")
 LONG_POLICIES = ("error", "skip", "truncate", "window")
 
@@ -118,6 +119,9 @@ def _parse_header(lines: _LineReader, header: bytes) -> tuple[str, str]:
         text = header[1:].decode("utf-8")
     except UnicodeDecodeError:
         raise lines.fail("header is not valid UTF-8 text") from None
+    if header.translate(None, _HEADER_CONTROL) != header:
+        # NUL and other control bytes are signs of a corrupt file; NUL would also vanish from IDs in NPZ
+        raise lines.fail("header contains control characters")
     parts = text.split(None, 1)
     if not parts:
         raise lines.fail("header has no sequence ID")

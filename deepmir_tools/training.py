@@ -104,35 +104,35 @@ def _batch_inputs(data: EncodedSet, rows: np.ndarray, kernel: int) -> np.ndarray
     return model_input(x, encoding, data.meta.get("ordered_pairs", True))
 
 
-def _make_sequence(data: EncodedSet, batch_size: int, seed: int, kernel: int, weights: dict[int, float] | None, shuffle: bool):
-    import keras
+def _make_dataset(data: EncodedSet, batch_size: int, seed: int, kernel: int, weights: dict[int, float] | None, shuffle: bool):
+    """A tf.data pipeline of (x, y[, sample weight]) batches.
 
-    class Batches(keras.utils.PyDataset):
-        """Seeded, reshuffled every epoch; one-hot batches padded only as far as needed."""
+    Reshuffled every epoch with a seed derived from ``seed`` and the epoch number, so that
+    training is reproducible; one-hot batches are padded only as far as needed. The
+    signature leaves the length open (``None``), since batches differ in length.
+    """
+    import tensorflow as tf
 
-        def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.epoch = 0
-            self.order = np.arange(len(data.ids))
-            self.on_epoch_end()
+    epoch = [0]
+    n = len(data.ids)
 
-        def __len__(self):
-            return math.ceil(len(data.ids) / batch_size)
-
-        def __getitem__(self, index):
-            rows = np.sort(self.order[index * batch_size : (index + 1) * batch_size])
-            y = data.labels[rows]
-            x = _batch_inputs(data, rows, kernel)
+    def batches():
+        order = np.random.default_rng(seed + epoch[0]).permutation(n) if shuffle else np.arange(n)
+        epoch[0] += 1
+        for start in range(0, n, batch_size):
+            rows = np.sort(order[start : start + batch_size])
+            x, y = _batch_inputs(data, rows, kernel), data.labels[rows].astype(np.int32)
             if weights is None:
-                return x, y
-            return x, y, np.array([weights[int(label)] for label in y], dtype=np.float32)
+                yield x, y
+            else:
+                yield x, y, np.array([weights[int(label)] for label in y], dtype=np.float32)
 
-        def on_epoch_end(self):
-            if shuffle:
-                self.order = np.random.default_rng(seed + self.epoch).permutation(len(data.ids))
-            self.epoch += 1
-
-    return Batches()
+    sample = _batch_inputs(data, np.arange(min(n, 1)), kernel)
+    x_spec = tf.TensorSpec((None, None, 4) if data.meta["encoding"] == "onehot" else (None,) + sample.shape[1:], tf.float32)
+    signature = (x_spec, tf.TensorSpec((None,), tf.int32))
+    if weights is not None:
+        signature += (tf.TensorSpec((None,), tf.float32),)
+    return tf.data.Dataset.from_generator(batches, output_signature=signature)
 
 
 def _progress_callback(total_epochs: int, enabled: bool):
@@ -184,8 +184,8 @@ def train_model(train: EncodedSet, validation: EncodedSet | None, options: Train
     )
     kernel = largest_kernel(architecture, options.hyperparameters)
     weights = class_weights(train.labels, len(train.classes), options.class_weight)
-    batches = _make_sequence(train, options.batch_size, options.seed, kernel, weights, shuffle=True)
-    val_batches = _make_sequence(validation, 256, options.seed, kernel, None, shuffle=False) if validation is not None and len(validation.ids) else None
+    batches = _make_dataset(train, options.batch_size, options.seed, kernel, weights, shuffle=True)
+    val_batches = _make_dataset(validation, 256, options.seed, kernel, None, shuffle=False) if validation is not None and len(validation.ids) else None
     log = _progress_callback(options.epochs, options.progress)
     callbacks = [log]
     if val_batches is not None and options.patience:

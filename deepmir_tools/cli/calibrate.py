@@ -1,0 +1,93 @@
+"""deepmir-calibrate: choose a model's rejection threshold on the ROC of known vs unknown sequences."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from .. import __version__
+from ..atomic import atomic_output
+from .common import add_threads, make_parser, positive_int, probability, run, say
+
+PROG = "deepmir-calibrate"
+EXAMPLES = """\
+  deepmir-calibrate -m model.npz --in-dist split/val.fa --ood split/ood.fa --ood tRNA=trna.fa -o calibrated.npz
+  deepmir-calibrate -m hairpin --in-dist test.fa --ood snoRNA_CD=sno.fa --method max-f -o hairpin-maxf.npz \\
+      --roc roc.tsv --metrics metrics.tsv --report report.html
+  deepmir-calibrate -m model.npz --in-dist test.fa --ood negatives.fa --score energy -o energy-model.npz
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(
+        PROG,
+        "Score held-out family members (in-distribution) and non-members (out-of-distribution: other ncRNAs, unseen "
+        "families), choose the rejection threshold on their ROC and write a new model bundle carrying it.",
+        EXAMPLES,
+    )
+    parser.add_argument("-m", "--model", required=True, help="model bundle path or shipped model name")
+    parser.add_argument("--in-dist", required=True, help="labelled held-out sequences (FASTA 'family=' headers or NPZ)")
+    parser.add_argument("--ood", action="append", required=True, metavar="[LABEL=]FILE",
+                        help="out-of-distribution FASTA; LABEL names its class, else each record's 'class=' field "
+                             "or the file name does (repeatable)")
+    parser.add_argument("-o", "--output", required=True, help="calibrated model bundle to write (never the input)")
+    parser.add_argument("--score", choices=("softmax", "energy"), default="softmax", help="score to threshold")
+    parser.add_argument("--method", choices=("target-fpr", "max-f", "fixed"), default="target-fpr")
+    parser.add_argument("--target-fpr", type=probability, default=0.05, help="false positive rate for --method target-fpr")
+    parser.add_argument("--threshold", type=float, help="the threshold itself (implies --method fixed)")
+    parser.add_argument("--roc", help="ROC TSV (threshold, TPR, FPR, precision)")
+    parser.add_argument("--metrics", help="metrics TSV (scope, name, metric, value)")
+    parser.add_argument("--report", help="HTML report with histograms, ROC and confusions")
+    parser.add_argument("--batch-size", type=positive_int, default=256)
+    add_threads(parser)
+    return parser
+
+
+def write_roc(path: str, result) -> None:
+    curve = result.curve
+    with atomic_output(path) as handle:
+        handle.write("threshold\ttpr\tfpr\tprecision\n")
+        for t, tpr, fpr, precision in zip(curve.thresholds, curve.tpr, curve.fpr, curve.precision):
+            handle.write(f"{t:.6g}\t{tpr:.6f}\t{fpr:.6f}\t{precision:.6f}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ..bundle import load_bundle, resolve_model, with_threshold
+    from ..calibration import (bundle_threshold_extra, calibrate, metrics_rows, score_in_distribution, score_ood,
+                               threshold_record)
+    from ..errors import DeepMirError
+    from ..models import configure_tensorflow
+    from ..scoring import Scorer
+    import os
+
+    if os.path.exists(args.output) and os.path.samefile(args.output, resolve_model(args.model)):
+        raise DeepMirError(f"{args.output}: refusing to overwrite the input model; choose another output name")
+    configure_tensorflow(args.threads, deterministic=True)
+    bundle = load_bundle(args.model)
+    scorer = Scorer(bundle, args.batch_size, logits=True)
+    in_dist = score_in_distribution(scorer, args.in_dist)
+    ood = score_ood(scorer, args.ood)
+    method = "fixed" if args.threshold is not None else args.method
+    result = calibrate(in_dist, ood, args.score, method, args.target_fpr, args.threshold)
+    record = threshold_record(result, args.in_dist, args.ood, args.target_fpr)
+    with_threshold(bundle, record, args.output, bundle_threshold_extra(bundle, result))
+    if args.roc:
+        write_roc(args.roc, result)
+    if args.metrics:
+        with atomic_output(args.metrics) as handle:
+            handle.write("scope\tname\tmetric\tvalue\n")
+            handle.writelines("\t".join(row) + "\n" for row in metrics_rows(result, bundle.classes))
+    if args.report:
+        from ..report import render_html
+
+        with atomic_output(args.report) as handle:
+            handle.write(render_html(result, bundle.classes, bundle.name, __version__))
+    say(args, f"{PROG}: {args.score} threshold {result.threshold:.6g}: TPR {result.tpr:.4f}, FPR {result.fpr:.4f}, "
+              f"AUROC {result.curve.auroc:.4f} ({len(in_dist.ids)} in-distribution, "
+              f"{sum(len(g.ids) for g in ood)} out-of-distribution) -> {args.output}")
+    return 0
+
+
+def entry() -> None:
+    raise SystemExit(run(PROG, main))
