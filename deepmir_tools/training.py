@@ -28,7 +28,7 @@ class TrainOptions:
     learning_rate: float = 1e-3
     seed: int = 7
     threads: int = 0
-    class_weight: str = "balanced"  # balanced | none
+    class_weight: str = "none"  # none | balanced
     mixed_precision: bool = False
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
