@@ -132,7 +132,8 @@ def _make_dataset(data: EncodedSet, batch_size: int, seed: int, kernel: int, wei
     signature = (x_spec, tf.TensorSpec((None,), tf.int32))
     if weights is not None:
         signature += (tf.TensorSpec((None,), tf.float32),)
-    return tf.data.Dataset.from_generator(batches, output_signature=signature)
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    return dataset.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
 
 
 def _progress_callback(total_epochs: int, enabled: bool):

@@ -19,9 +19,16 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
     """Shows defaults and keeps the example blocks of the epilog as written."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``prog: error: ...``) and exit code 2, like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_DATA, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def make_parser(prog: str, description: str, examples: str) -> argparse.ArgumentParser:
     """A parser with ``--version``, ``--debug`` and ``--quiet`` and an examples epilog."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog, description=description, epilog="examples:\n" + examples, formatter_class=_HelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -20,7 +20,7 @@ from ..datasets import (
     write_dataset,
 )
 from ..errors import DeepMirError
-from .common import make_parser, positive_int, run, say
+from .common import _HelpFormatter, make_parser, positive_int, run, say
 
 PROG = "deepmir-dataset"
 EXAMPLES = """\
@@ -44,6 +44,15 @@ ood.fa (families left out: 'class=unseen_family family=ACC name=NAME'; family-le
 """
 
 
+class _Formatter(_HelpFormatter):
+    """Shows defaults, except the unset ones (options whose default depends on others)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value < 1.0:
@@ -60,36 +69,59 @@ def _count(text: str) -> int:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     select = parser.add_argument_group("family selection")
-    select.add_argument("--group", choices=sorted(GROUPS), help="a Table 2 preset: sets --min-members, --per-family, --test-per-family (200 nt)")
-    select.add_argument("--min-members", type=positive_int, help="keep families with at least N members (after deduplication and --max-len)")
+    select.add_argument(
+        "--group", choices=sorted(GROUPS),
+        help="a Table 2 preset: sets --min-members, --per-family and --test-per-family (sequences <= 200 nt)",
+    )
+    select.add_argument(
+        "--min-members", type=positive_int,
+        help="keep families with at least N members (after deduplication and --max-len)",
+    )
     select.add_argument("--per-family", type=positive_int, help="sample at most K members per family (default: all)")
-    select.add_argument("--max-len", type=_count, default=DEFAULT_MAX_LEN, help="drop sequences longer than this (0: keep all)")
+    select.add_argument(
+        "--max-len", type=_count, default=DEFAULT_MAX_LEN, help="drop sequences longer than this (0: keep all)"
+    )
     split = parser.add_argument_group("split")
-    split.add_argument("--split", choices=("random", "remote"), default="random", help="random per family (paper) or homology-aware")
+    split.add_argument(
+        "--split", choices=("random", "remote"), default="random",
+        help="random per family (the paper) or remote: homology-aware (see --identity)",
+    )
     split.add_argument("--test-fraction", type=_fraction, help="share of each family for test (default 0.2)")
     split.add_argument("--test-per-family", type=_count, help="fixed number of test members per family")
     split.add_argument("--val-fraction", type=_fraction, help="share of each family for validation (default 0)")
     split.add_argument("--val-per-family", type=_count, help="fixed number of validation members per family")
-    split.add_argument("--identity", type=float, default=DEFAULT_IDENTITY,
-                       help="remote split: sequences at >= this identity (shorter aligned inside longer) count as related")
+    split.add_argument(
+        "--identity", type=float, default=DEFAULT_IDENTITY,
+        help="remote split: sequences at >= this identity (the shorter aligned inside the longer) are related; "
+        "at 0.7 most families become one cluster and get no test members",
+    )
     split.add_argument("--seed", type=int, default=7, help="random seed (same seed, same data set)")
     parser.add_argument("-O", "--outdir", required=True, help="output directory (created if missing)")
 
 
+def _subcommand(commands, name: str, help_text: str, formatter) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name, help=help_text, description=help_text, epilog="examples:\n" + EXAMPLES, formatter_class=formatter
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(PROG, "Build family-labelled train/val/test FASTA files from miRBase or Rfam.", EXAMPLES)
+    parser.formatter_class = _Formatter
     commands = parser.add_subparsers(dest="source", required=True, metavar="{mirbase,rfam}")
-    mirbase = commands.add_parser("mirbase", help="miRBase hairpin.fa/mature.fa + miFam.dat", formatter_class=parser.formatter_class,
-                                  description="Data set from miRBase files.", epilog="examples:\n" + EXAMPLES)
+    mirbase = _subcommand(commands, "mirbase", "data set from miRBase hairpin.fa/mature.fa + miFam.dat",
+                          parser.formatter_class)
     mirbase.add_argument("--hairpins", required=True, help="miRBase hairpin.fa (plain or gzip)")
     mirbase.add_argument("--families", required=True, help="miRBase miFam.dat")
     mirbase.add_argument("--matures", help="miRBase mature.fa (for --kind mature)")
-    mirbase.add_argument("--kind", choices=("hairpin", "mature"), help="sequences to use (default: mature if --matures is given)")
+    mirbase.add_argument(
+        "--kind", choices=("hairpin", "mature"), help="sequences to use (default: mature with --matures, else hairpin)"
+    )
     _add_common(mirbase)
-    rfam = commands.add_parser("rfam", help="Rfam per-family FASTA (the paper's data)", formatter_class=parser.formatter_class,
-                               description="Data set from Rfam miRNA families.", epilog="examples:\n" + EXAMPLES)
+    rfam = _subcommand(commands, "rfam", "data set from Rfam miRNA family FASTA (the paper's data)",
+                       parser.formatter_class)
     source = rfam.add_mutually_exclusive_group(required=True)
-    source.add_argument("--labelled-fasta", help="one FASTA with headers '>RFxxxxx|ID' (e.g. rfam_mirna_all_labeled.fa.gz)")
+    source.add_argument("--labelled-fasta", help="one FASTA with headers '>RFxxxxx|ID' (rfam_mirna_all_labeled.fa.gz)")
     source.add_argument("--fasta-dir", help="directory of per-family files named with the accession (clear_RF00027.fa)")
     _add_common(rfam)
     for sub in (mirbase, rfam):  # the shared flags also after the subcommand
@@ -108,11 +140,12 @@ def _quota(fraction: float | None, count: int | None, default: float, name: str)
 def dataset_options(args: argparse.Namespace) -> DatasetOptions:
     """Options from the command line; --group fills in the Table 2 settings."""
     val = _quota(args.val_fraction, args.val_per_family, 0.0, "val")
-    common = {"val": val, "mode": args.split, "identity": args.identity, "max_len": args.max_len or None, "seed": args.seed}
+    common = {"val": val, "mode": args.split, "identity": args.identity, "seed": args.seed,
+              "max_len": args.max_len or None}
     if args.group:
-        given = [flag for flag, value in (("--min-members", args.min_members), ("--per-family", args.per_family),
-                                          ("--test-fraction", args.test_fraction), ("--test-per-family", args.test_per_family))
-                 if value is not None]
+        preset = {"--min-members": args.min_members, "--per-family": args.per_family,
+                  "--test-fraction": args.test_fraction, "--test-per-family": args.test_per_family}
+        given = [flag for flag, value in preset.items() if value is not None]
         if given:
             raise DeepMirError(f"--group {args.group} sets {', '.join(given)}; give either the group or the options")
         return group_options(args.group, **common)
@@ -145,8 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sources, kind = [args.labelled_fasta or args.fasta_dir], "hairpin"
     if not selection.chosen:
         raise DeepMirError(f"no family has at least {options.min_members} members; lower --min-members")
-    info_options = {"database": args.source, "kind": kind, **({"group": args.group} if args.group else {}), **options.summary()}
-    counts = write_dataset(args.outdir, selection, split, prepared, DatasetInfo(describe_sources(sources), info_options))
+    described = {"database": args.source, "kind": kind, "group": args.group or "none", **options.summary()}
+    info = DatasetInfo(describe_sources(sources), described)
+    counts = write_dataset(args.outdir, selection, split, prepared, info)
     _report(args, counts, time.perf_counter() - started)
     return 0
 
