@@ -126,13 +126,25 @@ def _check_meta(path: str, meta: dict[str, Any]) -> None:
         raise ModelBundleError(f"{path}: malformed class list")
 
 
+def _check_class_count(path: str, meta: dict[str, Any], weights: dict[str, list[np.ndarray]]) -> None:
+    # caught here, with a message that says what is wrong, rather than as a weight-shape mismatch later
+    output = weights.get("softmax")
+    if output and output[-1].ndim == 1 and output[-1].shape[0] != len(meta["classes"]):
+        raise ModelBundleError(
+            f"{path}: model bundle lists {len(meta['classes'])} classes but its output layer has "
+            f"{output[-1].shape[0]} units"
+        )
+
+
 def load_bundle(name_or_path: str) -> ModelBundle:
-    """Load and validate a bundle (a shipped model name or a path); weights are checked lazily."""
+    """Load and validate a bundle (a shipped model name or a path); weight shapes are checked lazily."""
     path = resolve_model(name_or_path)
     arrays = _load_arrays(path)
     meta = parse_meta(path, arrays, FORMAT_NAME)
     _check_meta(path, meta)
-    return ModelBundle(path=path, meta=meta, weights=_group_weights(path, arrays), sha256=_sha256(path))
+    weights = _group_weights(path, arrays)
+    _check_class_count(path, meta, weights)
+    return ModelBundle(path=path, meta=meta, weights=weights, sha256=_sha256(path))
 
 
 def _rebuild(bundle: ModelBundle):

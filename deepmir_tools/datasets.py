@@ -609,9 +609,13 @@ def make_split(chosen: dict[Family, list[Item]], options: DatasetOptions) -> Spl
 
 
 def mirbase_dataset(
-    hairpins: str, families: str, options: DatasetOptions, matures: str | None = None
+    hairpins: str, families: str, options: DatasetOptions, matures: str | None = None, count_listed: bool = False
 ) -> tuple[Prepared, Selection, Split]:
     """A miRBase hairpin data set, or with ``matures`` a mature data set of the same families.
+
+    ``count_listed``: a family qualifies by the hairpins ``miFam.dat`` lists for it (before
+    deduplication and the length filter), which is how miRBase itself counts family sizes
+    (miRBase 18: 98 families with >= 30 members; 86 after deduplication).
 
     Mature families are chosen by their hairpins (deduplicated, length-filtered), so the hairpin
     and mature data sets built with the same options have the same classes (a family whose
@@ -620,13 +624,13 @@ def mirbase_dataset(
     hairpin_items = load_mirbase_hairpins(hairpins, families)
     hairpin_set = prepare(hairpin_items, options.max_len)
     if matures is None:
-        prepared, sizes = hairpin_set, None
+        prepared, sizes = hairpin_set, (family_sizes(hairpin_items) if count_listed else None)
     else:
         mature_items, ambiguous = load_mirbase_matures(matures, hairpin_items)
         prepared = prepare(mature_items, options.max_len)
         prepared.loaded += ambiguous
         prepared.notes["matures_in_two_families_removed"] = str(ambiguous)
-        sizes = family_sizes(hairpin_set.items)
+        sizes = family_sizes(hairpin_items if count_listed else hairpin_set.items)
     selection = select_families(prepared.items, options.min_members, options.per_family, options.seed, sizes)
     _drop_empty(selection)
     return prepared, selection, make_split(selection.chosen, options)

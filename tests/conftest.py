@@ -96,3 +96,104 @@ def run_tool() -> Callable[..., subprocess.CompletedProcess]:
         )
 
     return run
+
+
+# --- model fixtures and in-process CLI runs (tests of models, training, classify, calibrate) ----------
+#
+# ``tiny_model`` (session): path of ``test-data/tiny-model.npz`` (5 miRBase families, see
+# ``test-data/tiny/make-tiny-model.sh``). ``tiny_bundle`` (session): that bundle loaded, its Keras model
+# built once. ``run_main(tool, *args)`` (function): runs a console script's ``main`` inside the test
+# process through the same error handling as the executable (``cli.common.run``), so TensorFlow is
+# imported once per session; returns ``CliResult(code, out, err)``. Helpers: ``padded_softmax(model,
+# seqs)`` and ``padded_logits(model, seqs)`` score sequences the paper's way (one-hot, zero-padded to 200
+# nt, straight through Keras), independently of deepmir_tools.scoring; ``read_tsv(path_or_text)`` ->
+# ``(comment_line, columns, rows as dicts)``.
+
+import hashlib
+import importlib
+import signal
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class CliResult:
+    """Exit code and captured standard output/error of an in-process CLI run."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    """``test-data/tiny-model.npz``."""
+    return TEST_DATA / "tiny-model.npz"
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_model):
+    """The tiny model bundle, loaded once per session (Keras model built)."""
+    from deepmir_tools.bundle import load_bundle
+
+    bundle = load_bundle(str(tiny_model))
+    bundle.keras_model()
+    return bundle
+
+
+@pytest.fixture
+def run_main(capsys) -> Callable[..., CliResult]:
+    """Run ``deepmir-<tool>``'s ``main`` in this process, as ``cli.common.run`` runs it for the executable."""
+
+    def call(tool: str, *args: str | os.PathLike) -> CliResult:
+        module = importlib.import_module(f"deepmir_tools.cli.{tool.removeprefix('deepmir-')}")
+        saved_handler = signal.getsignal(signal.SIGTERM)
+        saved_verbose = os.environ.get("DEEPMIR_TF_VERBOSE")
+        capsys.readouterr()
+        try:
+            code = module.run(module.PROG, module.main, [str(a) for a in args])
+        except SystemExit as exc:  # argparse usage errors, --help
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            signal.signal(signal.SIGTERM, saved_handler)
+            if saved_verbose is None:
+                os.environ.pop("DEEPMIR_TF_VERBOSE", None)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return call
+
+
+def padded_softmax(model, seqs, max_len: int = 200) -> np.ndarray:
+    """Softmax of ``seqs`` one-hot encoded and zero-padded to ``max_len`` (the paper's input), via Keras."""
+    from deepmir_tools.encodings import one_hot
+
+    x = one_hot([s.upper().replace("T", "U") for s in seqs], max_len).astype(np.float32)
+    return np.concatenate([np.asarray(model(x[i : i + 256], training=False)) for i in range(0, len(x), 256)])
+
+
+def padded_logits(model, seqs, max_len: int = 200) -> np.ndarray:
+    """Pre-softmax logits of the 200-padded inputs: the last hidden layer's output times the softmax weights."""
+    import keras
+
+    from deepmir_tools.encodings import one_hot
+
+    hidden = keras.Model(model.inputs, model.get_layer("dense").output)
+    kernel, bias = model.get_layer("softmax").get_weights()
+    x = one_hot([s.upper().replace("T", "U") for s in seqs], max_len).astype(np.float32)
+    return np.asarray(hidden(x, training=False), dtype=np.float64) @ kernel.astype(np.float64) + bias
+
+
+def read_tsv(source: str | os.PathLike) -> tuple[str, list[str], list[dict[str, str]]]:
+    """A classification TSV: its '#' comment line, its column names and its rows (dicts)."""
+    text = Path(source).read_text() if not isinstance(source, str) or "\n" not in source else source
+    lines = text.rstrip("\n").split("\n")
+    columns = lines[1].split("\t")
+    rows = [dict(zip(columns, line.split("\t"), strict=True)) for line in lines[2:]]
+    return lines[0], columns, rows
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

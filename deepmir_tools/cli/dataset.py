@@ -115,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     mirbase.add_argument("--families", required=True, help="miRBase miFam.dat")
     mirbase.add_argument("--matures", help="miRBase mature.fa (for --kind mature)")
     mirbase.add_argument(
+        "--count-members", choices=("deduplicated", "listed"), default="deduplicated",
+        help="what --min-members counts: unique hairpins <= --max-len, or the members miFam.dat lists "
+        "(miRBase's own family sizes: 98 miRBase 18 families have >= 30)",
+    )
+    mirbase.add_argument(
         "--kind", choices=("hairpin", "mature"), help="sequences to use (default: mature with --matures, else hairpin)"
     )
     _add_common(mirbase)
@@ -170,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     if args.source == "mirbase":
         matures = _mature_file(args)
-        prepared, selection, split = mirbase_dataset(args.hairpins, args.families, options, matures)
+        prepared, selection, split = mirbase_dataset(
+            args.hairpins, args.families, options, matures, count_listed=args.count_members == "listed")
         sources = [args.hairpins, args.families] + ([matures] if matures else [])
         kind = "mature" if matures else "hairpin"
     else:

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Out-of-distribution sets for calibration, from the real ncRNAs in ../shared/data/ncrna-negatives/.
+
+Writes one FASTA per class (tRNA, snoRNA_CD, rRNA_5S, riboswitch, intron_gpII from Rfam; tRNA_GtRNAdb from
+GtRNAdb genes; unseen_family from a deepmir-dataset ood.fa), each a seeded sample of at most --per-class records.
+With --fragments MIN-MAX every record is replaced by one random subsequence of that length range (what a small
+RNA-seq library holds of these RNAs: read-sized fragments), for calibrating the mature model.
+
+  python benchmarks/make_negatives.py --ood-fasta split/ood.fa --out negatives/ [--fragments 18-26]
+
+Prints the matching `--ood LABEL=FILE` arguments for deepmir-calibrate on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from deepmir_tools.labels import header_fields  # noqa: E402
+from deepmir_tools.seqio import read_records  # noqa: E402
+
+DATA = Path(os.environ.get("DEEPMIR_DATA", REPO.parent / "shared" / "data"))
+
+
+def by_class(path: Path, label_of) -> dict[str, list[tuple[str, str]]]:
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for record in read_records(str(path)):
+        label = label_of(record)
+        if label:
+            groups.setdefault(label, []).append((record.id, record.seq))
+    return groups
+
+
+def fragment(seq: str, low: int, high: int, rng: random.Random) -> str:
+    length = min(len(seq), rng.randint(low, high))
+    start = rng.randint(0, len(seq) - length)
+    return seq[start : start + length]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--ood-fasta", type=Path, help="deepmir-dataset ood.fa: its class=unseen_family records")
+    parser.add_argument("--per-class", type=int, default=1500)
+    parser.add_argument("--fragments", help="MIN-MAX: replace each record by a random fragment of that length")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    groups = by_class(DATA / "ncrna-negatives" / "rfam-ncrna.fa", lambda r: r.id.split("|")[0])
+    groups["tRNA_GtRNAdb"] = [r for rs in by_class(DATA / "ncrna-negatives" / "gtrnadb-trna" / "trna_all_labeled.fa",
+                                                  lambda r: "all").values() for r in rs]
+    if args.ood_fasta:
+        unseen = by_class(args.ood_fasta, lambda r: header_fields(r.description).get("class"))
+        groups["unseen_family"] = unseen.get("unseen_family", [])
+    args.out.mkdir(parents=True, exist_ok=True)
+    low, high = (int(v) for v in args.fragments.split("-")) if args.fragments else (0, 0)
+    specs = []
+    for label in sorted(groups):
+        rng = random.Random(f"{args.seed}:{label}")
+        records = sorted(groups[label])
+        rng.shuffle(records)
+        chosen = records[: args.per_class]
+        path = args.out / f"{label}.fa"
+        with path.open("w") as handle:
+            for record_id, seq in chosen:
+                if args.fragments:
+                    seq = fragment(seq, low, high, rng)
+                handle.write(f">{record_id} class={label}\n{seq}\n")
+        specs.append(f"--ood {label}={path}")
+    print(" ".join(specs))
+
+
+if __name__ == "__main__":
+    main()

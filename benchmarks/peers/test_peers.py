@@ -1,0 +1,96 @@
+"""Checks of the benchmark's own code (metrics, k-mer baseline, Stockholm writer, TSV parsing).
+
+Not part of CI (pyproject's testpaths is tests/); run with
+    /work/venv/bin/pytest benchmarks/peers/test_peers.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import kmer_baseline  # noqa: E402
+import metrics  # noqa: E402
+from infernal_peer import stockholm  # noqa: E402
+from peers import read_classify_tsv  # noqa: E402
+from run_peers import linear_fit  # noqa: E402
+from seqs import read_fasta  # noqa: E402
+
+LABELLED = os.path.join(HERE, "..", "..", "test-data", "hairpins-hsa30-labelled.fa")
+
+
+def test_auroc_matches_pairwise_definition_with_ties():
+    rng = np.random.default_rng(1)
+    pos, neg = np.round(rng.normal(1, 1, 200)), np.round(rng.normal(0, 1, 300))
+    pairwise = np.mean(pos[:, None] > neg[None, :]) + 0.5 * np.mean(pos[:, None] == neg[None, :])
+    assert metrics.auroc(pos, neg) == pytest.approx(pairwise)
+    assert metrics.auroc([2, 3], [0, 1]) == 1.0
+    assert np.isnan(metrics.auroc([], [1.0]))
+
+
+def test_fpr_at_95_tpr_keeps_95_percent_of_positives():
+    pos = np.arange(1, 21, dtype=float)  # threshold must keep 19 of 20: 2.0
+    assert metrics.fpr_at_tpr(pos, [0, 1, 2, 5]) == 0.5
+    assert metrics.fpr_at_tpr(pos, [0.5]) == 0.0
+
+
+def test_accuracy_and_macro_f1_count_no_answer_as_wrong():
+    truth, predicted = ["a", "a", "b"], ["a", "b", None]
+    assert metrics.accuracy(truth, predicted) == pytest.approx(1 / 3)
+    # a: tp 1, fn 1 -> 2/3; b: tp 0 -> 0
+    assert metrics.macro_f1(truth, predicted) == pytest.approx(1 / 3)
+    assert metrics.macro_f1(["a", "b"], ["a", "b"]) == 1.0
+
+
+def test_kmer_counts_skip_ambiguous_letters():
+    counts = kmer_baseline.kmer_counts("ACGUACGNACGUAC", k=6)
+    # N at position 7: only the windows starting at 0 (ACGUAC), 1 (CGUACG) and 8 (ACGUAC) are N-free
+    assert counts.sum() == 3
+    assert counts[kmer_baseline.kmer_counts("ACGUAC", 6).argmax()] == 2
+    assert kmer_baseline.kmer_counts("ACG", 6).sum() == 0
+    assert np.array_equal(kmer_baseline.kmer_counts("ACGTAC", 6), kmer_baseline.kmer_counts("ACGUAC", 6))
+
+
+def test_kmer_baseline_recovers_training_families(tmp_path):
+    records = [r for r in read_fasta(LABELLED) if r.family]
+    names, centroids = kmer_baseline.fit([r.seq for r in records], [r.family for r in records])
+    best, score, second, _ = kmer_baseline.predict(names, centroids, [r.seq for r in records])
+    # a training sequence is nearest to its own family's centroid for (almost) all of them
+    assert np.mean([b == r.family for b, r in zip(best, records)]) >= 0.9
+    assert np.all((score > 0) & (score <= 1.0 + 1e-6))
+    model = tmp_path / "m.npz"
+    kmer_baseline.save(str(model), names, centroids, 6)
+    names2, centroids2, k = kmer_baseline.load(str(model))
+    assert k == 6 and list(names2) == list(names) and np.allclose(centroids2, centroids)
+
+
+def test_stockholm_drops_pairs_outside_reference_columns():
+    aligned = ["GGG-AAAA-CCC", "GGGUAAAA-CCC", "GGG-AAAAUCCC"]
+    text = stockholm(aligned, "(((.....))).")
+    ss = next(line for line in text.splitlines() if line.startswith("#=GC SS_cons")).split()[-1]
+    rf = next(line for line in text.splitlines() if line.startswith("#=GC RF")).split()[-1]
+    assert rf == "xxx.xxxx.xxx"
+    # pairs 0-10 and 1-9 stay; 2-8 goes because column 8 is mostly gaps (an insert column)
+    assert ss == "<<:.::::.>>:"
+
+
+def test_read_classify_tsv_v1(tmp_path):
+    path = tmp_path / "calls.tsv"
+    path.write_text("# deepmir-classify 0.1.0 format=deepmir-classify-tsv/1\n"
+                    "id\tlength\tfamily_accession\tfamily_name\tscore\tstatus\tsecond_family\tsecond_score\n"
+                    "q1\t80\tMIPF0000002\tlet-7\t0.99\taccepted\tMIPF0000001\t0.01\n"
+                    "q2\t90\t\t\t0.20\trejected\tMIPF0000001\t0.10\n")
+    assert read_classify_tsv(str(path)) == {"q1": ("MIPF0000002", 0.99), "q2": (None, 0.20)}
+
+
+def test_linear_fit_of_scaling_times():
+    a, b = linear_fit({10: 100.0, 20: 110.0, 40: 130.0})
+    assert a == pytest.approx(90.0) and b == pytest.approx(1.0)
+    assert linear_fit({25: 50.0}) == (0.0, 2.0)
+    assert linear_fit({10: 100.0, 20: 90.0})[1] == 0.0
