@@ -32,6 +32,8 @@ class TrainOptions:
     mixed_precision: bool = False
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    augment_mutations: float = 0.0  # per-base substitution rate applied to training batches
+    augment_flanks: int = 0  # up to this many random bases added at each end of training sequences
 
 
 @dataclass
@@ -104,7 +106,38 @@ def _batch_inputs(data: EncodedSet, rows: np.ndarray, kernel: int) -> np.ndarray
     return model_input(x, encoding, data.meta.get("ordered_pairs", True))
 
 
-def _make_dataset(data: EncodedSet, batch_size: int, seed: int, kernel: int, weights: dict[int, float] | None, shuffle: bool):
+def augment_onehot(x: np.ndarray, lengths: np.ndarray, rng: np.random.Generator, mutation_rate: float,
+                   max_flank: int) -> tuple[np.ndarray, np.ndarray]:
+    """Randomly mutated and flanked copies of one-hot sequences (for training only).
+
+    Point substitutions at ``mutation_rate`` per base mimic sequence divergence between
+    homologs; up to ``max_flank`` random bases on each side mimic imprecise hairpin
+    boundaries (the paper's Table 4). Sequences stay within the input length.
+    """
+    n, width, _ = x.shape
+    codes = np.where(x.any(axis=2), x.argmax(axis=2), 4).astype(np.int64)  # 4 = no base
+    if mutation_rate > 0:
+        hits = (rng.random(codes.shape) < mutation_rate) & (codes < 4)
+        codes[hits] = (codes[hits] + rng.integers(1, 4, hits.sum())) % 4
+    new_lengths = lengths.astype(np.int64).copy()
+    if max_flank > 0:
+        shifted = np.full_like(codes, 4)
+        for row in range(n):
+            length = int(lengths[row])
+            room = max(0, width - length)
+            left = int(rng.integers(0, min(max_flank, room // 2) + 1))
+            right = int(rng.integers(0, min(max_flank, room - left) + 1))
+            shifted[row, :left] = rng.integers(0, 4, left)
+            shifted[row, left : left + length] = codes[row, :length]
+            shifted[row, left + length : left + length + right] = rng.integers(0, 4, right)
+            new_lengths[row] = left + length + right
+        codes = shifted
+    table = np.vstack([np.eye(4, dtype=x.dtype), np.zeros((1, 4), dtype=x.dtype)])
+    return table[codes], new_lengths
+
+
+def _make_dataset(data: EncodedSet, batch_size: int, seed: int, kernel: int, weights: dict[int, float] | None,
+                  shuffle: bool, mutations: float = 0.0, flanks: int = 0):
     """A tf.data pipeline of (x, y[, sample weight]) batches.
 
     Reshuffled every epoch with a seed derived from ``seed`` and the epoch number, so that
@@ -121,7 +154,12 @@ def _make_dataset(data: EncodedSet, batch_size: int, seed: int, kernel: int, wei
         epoch[0] += 1
         for start in range(0, n, batch_size):
             rows = np.sort(order[start : start + batch_size])
-            x, y = _batch_inputs(data, rows, kernel), data.labels[rows].astype(np.int32)
+            batch = data
+            if mutations or flanks:  # fresh random variants every epoch, reproducible from the seed
+                rng = np.random.default_rng([seed, epoch[0], start])
+                x_aug, lengths = augment_onehot(data.x[rows], data.lengths[rows], rng, mutations, flanks)
+                batch, rows = EncodedSet(x_aug, data.ids[rows], lengths, data.meta, data.labels[rows]), np.arange(len(rows))
+            x, y = _batch_inputs(batch, rows, kernel), batch.labels[rows].astype(np.int32)
             if weights is None:
                 yield x, y
             else:
@@ -185,7 +223,10 @@ def train_model(train: EncodedSet, validation: EncodedSet | None, options: Train
     )
     kernel = largest_kernel(architecture, options.hyperparameters)
     weights = class_weights(train.labels, len(train.classes), options.class_weight)
-    batches = _make_dataset(train, options.batch_size, options.seed, kernel, weights, shuffle=True)
+    if (options.augment_mutations or options.augment_flanks) and encoding != "onehot":
+        raise DeepMirError("--augment-mutations/--augment-flanks work on one-hot input only")
+    batches = _make_dataset(train, options.batch_size, options.seed, kernel, weights, shuffle=True,
+                            mutations=options.augment_mutations, flanks=options.augment_flanks)
     val_batches = _make_dataset(validation, 256, options.seed, kernel, None, shuffle=False) if validation is not None and len(validation.ids) else None
     log = _progress_callback(options.epochs, options.progress)
     callbacks = [log]

@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=7, help="random seed (same inputs + seed -> identical weights)")
     fit.add_argument("--class-weight", choices=("none", "balanced"), default="none",
                      help="balanced: weight families by 1/size (slowed learning to a standstill on 286 miRBase families)")
+    fit.add_argument("--augment-mutations", type=probability, default=0.0,
+                     help="train on copies with this per-base substitution rate (one-hot only)")
+    fit.add_argument("--augment-flanks", type=int, default=0,
+                     help="train on copies with up to N random bases added at each end (one-hot only)")
     fit.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs)")
     fit.add_argument("--float16-weights", action="store_true", help="store weights as float16 (half the file size)")
     arch = parser.add_argument_group("architecture (one-hot CNN)")
@@ -117,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, threads=args.threads, class_weight=args.class_weight, mixed_precision=args.mixed_precision,
         hyperparameters=hyperparameters(args), progress=not args.quiet,
+        augment_mutations=args.augment_mutations, augment_flanks=args.augment_flanks,
     )
     result = train_model(train, validation, options)
     meta = bundle_meta(args, train, validation, result)
@@ -181,7 +186,8 @@ def bundle_meta(args: argparse.Namespace, train: EncodedSet, validation: Encoded
             "val_fraction": None if args.validation else args.val_fraction, "seed": args.seed, "epochs": args.epochs,
             "epochs_run": len(result.history), "best_epoch": result.best_epoch, "batch_size": args.batch_size,
             "learning_rate": args.learning_rate, "class_weight": args.class_weight,
-            "long_policy": args.long,
+            "long_policy": args.long, "augment_mutations": args.augment_mutations,
+            "augment_flanks": args.augment_flanks,
         },
         "metrics": {},
     }

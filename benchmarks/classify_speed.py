@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""deepmir-classify speed and memory: hairpins, small RNA-seq reads, start-up (issue 9 targets).
+
+  python benchmarks/classify_speed.py [--model hairpin] [--reads-model mature] [--threads 2]
+
+1. Start-up: `deepmir-classify --help`, TensorFlow import, model load, and a 10-sequence run (wall seconds).
+2. Hairpins: the unique miRBase 18 hairpins (<= 200 nt) through the library's Classifier with the shipped model,
+   model load excluded (reported separately); sequences/s with --threads 1 and 2 (target >= 3,000/s on 2 cores).
+3. Reads: the real FASTQ in ../shared/data/smallrna-reads/ grown to 100,000 and 1,000,000 reads, end to end through
+   the deepmir-classify executable (time, peak RSS via getrusage of the child). Duplication is realistic: every
+   copy of a real read keeps its 5' end and loses 0-3 nt at its 3' end (seeded), as isomiRs and trimming
+   variation do, so the grown file has about four variants of each read instead of exact copies only.
+   Targets: >= 20,000 reads/s, peak RSS <= 2 GB, RSS at 1M within 1.5x of RSS at 100k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+DATA = Path(os.environ.get("DEEPMIR_DATA", REPO.parent / "shared" / "data"))
+WORK = HERE / "results" / "work"
+BIN = Path(sys.executable).parent
+
+
+def unique_hairpins(limit: int | None = None) -> list[str]:
+    from deepmir_tools.seqio import read_records
+
+    seen: dict[str, None] = {}
+    for record in read_records(str(DATA / "mirbase-18" / "hairpin.fa")):
+        if len(record.seq) <= 200:
+            seen.setdefault(record.seq, None)
+    seqs = list(seen)
+    return seqs[:limit] if limit else seqs
+
+
+def grow_reads(n_reads: int, path: Path, seed: int = 7) -> Path:
+    """Write ``n_reads`` FASTQ reads made from the real sample (see module docstring)."""
+    if path.exists():
+        return path
+    lines = (DATA / "smallrna-reads" / "bovine_plasma_sample.fastq").read_text().splitlines()
+    reads = [(lines[i + 1], lines[i + 3]) for i in range(0, len(lines) - 3, 4)]
+    rng = random.Random(seed)
+    with path.open("w") as out:
+        for number in range(n_reads):
+            seq, quality = reads[rng.randrange(len(reads))]
+            cut = min(rng.randint(0, 3), max(0, len(seq) - 16))
+            seq, quality = (seq[: len(seq) - cut], quality[: len(quality) - cut]) if cut else (seq, quality)
+            out.write(f"@read{number}\n{seq}\n+\n{quality}\n")
+    return path
+
+
+def timed(command: list[str]) -> float:
+    """Wall seconds of a child process."""
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def peak_rss_of(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a command, measured in a fresh interpreter (own getrusage)."""
+    probe = ("import resource,subprocess,sys,time;t=time.perf_counter();subprocess.run(sys.argv[1:],check=True,"
+             "stdout=subprocess.DEVNULL);print(time.perf_counter()-t,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, *command], check=True, capture_output=True, text=True).stdout
+    seconds, kilobytes = out.split()
+    return float(seconds), int(kilobytes) / 1024
+
+
+def startup(model: str) -> None:
+    print("## start-up (wall seconds)")
+    seconds = timed([str(BIN / "deepmir-classify"), "--help"])
+    print(f"deepmir-classify --help: {seconds:.2f} s")
+    probe = ("import time;t=time.perf_counter();from deepmir_tools.models import import_tensorflow;import_tensorflow();"
+             "t1=time.perf_counter();from deepmir_tools.bundle import load_bundle;b=load_bundle(%r);b.keras_model();"
+             "t2=time.perf_counter();print(f'{t1-t:.2f} {t2-t1:.2f}')" % model)
+    tf_s, load_s = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
+    print(f"TensorFlow import: {tf_s} s; model load + build: {load_s} s")
+    ten = WORK / "ten.fa"
+    ten.write_text("".join(f">h{i}\n{s}\n" for i, s in enumerate(unique_hairpins(10))))
+    seconds = timed([str(BIN / "deepmir-classify"), str(ten), "-m", model, "-o", str(WORK / "ten.tsv"), "-q"])
+    print(f"10-sequence run, end to end: {seconds:.2f} s (target <= 8 s)")
+
+
+def hairpins(model: str, threads: int) -> None:
+    from deepmir_tools.bundle import load_bundle
+    from deepmir_tools.classify import ClassifyOptions, Classifier
+    from deepmir_tools.models import configure_tensorflow
+    from deepmir_tools.seqio import SeqRecord
+
+    configure_tensorflow(threads, deterministic=True)
+    seqs = unique_hairpins()
+    records = [SeqRecord(f"h{i}", s) for i, s in enumerate(seqs)]
+    bundle = load_bundle(model)
+    started = time.perf_counter()
+    classifier = Classifier(bundle, ClassifyOptions())
+    classifier.classify(records[:300]).__next__()  # trace the graph for a few shapes
+    load = time.perf_counter() - started
+    classifier.cache.clear()
+    started = time.perf_counter()
+    calls = list(classifier.classify(records))
+    seconds = time.perf_counter() - started
+    print(f"## hairpins: {len(calls)} unique miRBase 18 hairpins, --threads {threads}, model '{model}'")
+    print(f"{len(calls) / seconds:,.0f} hairpins/s ({1000 * seconds / len(calls):.3f} ms each; model load {load:.2f} s "
+          f"excluded); target >= 3,000/s on 2 cores; BLASTN ~4.3 ms, cmscan ~3.4 ms per family model")
+
+
+def reads(model: str, threads: int) -> None:
+    print(f"## small RNA-seq reads, model '{model}', --threads {threads}, end to end (start-up included)")
+    rss = {}
+    for n in (100_000, 1_000_000):
+        fastq = grow_reads(n, WORK / f"reads-{n}.fq")
+        command = [str(BIN / "deepmir-classify"), str(fastq), "-m", model, "-o", str(WORK / f"reads-{n}.tsv"),
+                   "--counts", str(WORK / f"reads-{n}-counts.tsv"), "--threads", str(threads), "-q"]
+        seconds, rss[n] = peak_rss_of(command)
+        print(f"{n:>9,} reads: {seconds:7.1f} s, {n / seconds:,.0f} reads/s, peak RSS {rss[n]:,.0f} MB")
+    print(f"RSS 1M / 100k = {rss[1_000_000] / rss[100_000]:.2f} (target <= 1.5); targets >= 20,000 reads/s, <= 2,048 MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="hairpin")
+    parser.add_argument("--reads-model", default="mature")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", choices=("startup", "hairpins", "reads"))
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if args.only in (None, "startup"):
+        startup(args.model)
+    if args.only in (None, "reads"):
+        reads(args.reads_model, args.threads)
+    if args.only in (None, "hairpins"):
+        hairpins(args.model, args.threads)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
