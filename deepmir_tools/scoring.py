@@ -43,16 +43,24 @@ class Scorer:
         return np.asarray(self._predict(x), dtype=np.float32)
 
     def onehot_scores(self, seqs: Sequence[str]) -> np.ndarray:
-        """(N, classes) softmax of one-hot sequences, length-bucketed."""
+        """(N, classes) softmax of one-hot sequences, length-bucketed.
+
+        Batches hold ``batch_size`` x ``max_len`` positions, so short reads go in larger
+        batches than hairpins (fewer, fuller calls into TensorFlow).
+        """
         max_len = self.encoding["max_len"]
         lengths = np.fromiter((min(len(s), max_len) for s in seqs), dtype=np.int64, count=len(seqs))
         order = np.argsort(lengths, kind="stable")
         out = np.zeros((len(seqs), len(self.bundle.classes)), dtype=np.float32)
-        for start in range(0, len(seqs), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            width = padded_length(int(lengths[rows].max()), self.kernel, max_len)
-            batch = one_hot([seqs[i] for i in rows], width).astype(np.float32)
-            out[rows] = self._run(batch)
+        budget = self.batch_size * max_len
+        start = 0
+        while start < len(seqs):
+            width = padded_length(int(lengths[order[start]]), self.kernel, max_len)
+            stop = min(len(seqs), start + max(self.batch_size, budget // width))
+            width = padded_length(int(lengths[order[stop - 1]]), self.kernel, max_len)
+            rows = order[start:stop]
+            out[rows] = self._run(one_hot([seqs[i] for i in rows], width).astype(np.float32))
+            start = stop
         return out
 
     def encoded_scores(self, x: np.ndarray) -> np.ndarray:
