@@ -197,8 +197,8 @@ def main() -> None:
     parser.add_argument("--group", choices=("rfam-300", "rfam-120", "rfam-60", "rfam-30"), default="rfam-60")
     parser.add_argument("--encoding", choices=("onehot", "prob", "pair", "mixed"), default="onehot")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("train_args", nargs="*", help="extra deepmir-train options after '--', e.g. -- --epochs 10")
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()  # the rest goes to deepmir-train, e.g. -- --epochs 10
+    args.train_args = [a for a in extra if a != "--"]
     WORK.mkdir(parents=True, exist_ok=True)
     runners = {"mirbase18": run_mirbase18, "rfam": run_rfam, "table3": run_table3, "extra-bases": run_extra_bases,
                "mature": run_mature}

@@ -135,6 +135,25 @@ def atomic_output(path: str, mode: str = "w") -> Iterator[IO]:
         LIVE_TEMP_FILES.discard(temp)
 
 
+def check_writable(path: str) -> None:
+    """Fail now, not after hours of work, if ``path`` cannot be written atomically later.
+
+    Creates and removes a temporary file beside ``path`` (the test that holds for root too);
+    standard output and devices are not checked.
+    """
+    if path == "-" or _is_special_file(path):
+        return
+    directory = _check_output_dir(path)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    except OSError as exc:
+        from .errors import DeepMirError
+
+        raise DeepMirError(f"{path}: cannot write output: {exc.strerror}") from exc
+    os.close(fd)
+    os.unlink(temp)
+
+
 def remove_live_temp_files() -> None:
     """Delete every temporary output still open (called when the process is terminated)."""
     for temp in list(LIVE_TEMP_FILES):

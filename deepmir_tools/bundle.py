@@ -26,6 +26,7 @@ import numpy as np
 
 from . import __version__
 from .atomic import atomic_output
+from .encodings import ENCODINGS
 from .errors import ModelBundleError
 from .npzformat import FORMAT_VERSION, _load_arrays, parse_meta
 from .models import ARCHITECTURES, build_model
@@ -109,6 +110,8 @@ def _group_weights(path: str, arrays: dict[str, np.ndarray]) -> dict[str, list[n
         if not key.startswith(_WEIGHT_PREFIX) or key.count(":") != 2:
             raise ModelBundleError(f"{path}: unexpected array '{key}' in model bundle")
         _, layer, index = key.split(":")
+        if not index.isdigit():
+            raise ModelBundleError(f"{path}: unexpected array '{key}' in model bundle")
         if array.dtype not in (np.float32, np.float16):
             raise ModelBundleError(f"{path}: weight '{key}' has dtype {array.dtype}, expected float32/float16")
         layers.setdefault(layer, {})[int(index)] = array
@@ -124,6 +127,15 @@ def _check_meta(path: str, meta: dict[str, Any]) -> None:
         raise ModelBundleError(f"{path}: unknown architecture {meta['architecture']!r}")
     if not meta["classes"] or not all(isinstance(c, list) and len(c) == 2 for c in meta["classes"]):
         raise ModelBundleError(f"{path}: malformed class list")
+    threshold, encoding = meta["threshold"], meta["encoding"]
+    if not isinstance(threshold, dict) or isinstance(threshold.get("value"), bool) or not isinstance(
+        threshold.get("value"), (int, float)
+    ):
+        raise ModelBundleError(f"{path}: malformed threshold record (expected a number under 'value')")
+    if not isinstance(encoding, dict) or encoding.get("encoding") not in ENCODINGS or not isinstance(
+        encoding.get("max_len"), int
+    ):
+        raise ModelBundleError(f"{path}: malformed encoding record")
 
 
 def _check_class_count(path: str, meta: dict[str, Any], weights: dict[str, list[np.ndarray]]) -> None:
@@ -152,9 +164,13 @@ def _rebuild(bundle: ModelBundle):
 
     configure_tensorflow(deterministic=False)
     encoding = bundle.encoding
-    model = build_model(
-        bundle.architecture, len(bundle.classes), bundle.hyperparameters, encoding["encoding"], encoding["max_len"]
-    )
+    try:
+        model = build_model(
+            bundle.architecture, len(bundle.classes), bundle.hyperparameters, encoding["encoding"], encoding["max_len"]
+        )
+    except (TypeError, ValueError, KeyError) as exc:  # tampered or foreign hyperparameters/encoding
+        raise ModelBundleError(f"{bundle.path}: cannot build the {bundle.architecture} network from the bundle's "
+                               f"hyperparameters/encoding ({exc})") from None
     _set_weights(bundle, model)
     return model
 

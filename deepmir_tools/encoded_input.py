@@ -29,7 +29,7 @@ class EncodeOptions:
     progress: bool = False
 
 
-def _collect(records: Iterable[SeqRecord], policy: LengthPolicy, labels_mode: str):
+def _collect(records: Iterable[SeqRecord], policy: LengthPolicy, labels_mode: str, source: str = ""):
     """Segments after the length policy, and their families (None when unlabelled)."""
     segments: list[Segment] = []
     families: list[tuple[str, str]] = []
@@ -39,7 +39,8 @@ def _collect(records: Iterable[SeqRecord], policy: LengthPolicy, labels_mode: st
         if labelled is None:  # "auto": the first record decides
             labelled = family is not None
         if labelled and family is None:
-            raise InputFormatError(f"record '{segment.id}' (line {segment.line}) has no family= label; use --labels ignore")
+            where = f"{source}: " if source else ""
+            raise InputFormatError(f"{where}record '{segment.id}' (line {segment.line}) has no family= label; use --labels ignore")
         if labelled:
             families.append(family)  # type: ignore[arg-type]
         segments.append(segment)
@@ -48,8 +49,8 @@ def _collect(records: Iterable[SeqRecord], policy: LengthPolicy, labels_mode: st
 
 def encode_records(records: Iterable[SeqRecord], source: str, options: EncodeOptions) -> tuple[EncodedSet, int]:
     """Encode ``records``; returns the set and the number of records skipped as too long."""
-    policy = LengthPolicy(options.max_len, options.long_policy, options.window_step)
-    segments, families = _collect(records, policy, options.labels)
+    policy = LengthPolicy(options.max_len, options.long_policy, options.window_step, source)
+    segments, families = _collect(records, policy, options.labels, source)
     seqs = [segment.seq for segment in segments]
     x = encode(seqs, options.encoding, options.max_len, options.threshold, options.ordered, options.threads, options.progress)
     meta = make_meta(options.encoding, options.max_len, options.threshold, options.ordered, source)

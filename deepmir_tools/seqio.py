@@ -286,12 +286,13 @@ class LengthPolicy:
     records dropped by the ``skip`` policy.
     """
 
-    def __init__(self, max_len: int, policy: str = "skip", step: int = 50):
+    def __init__(self, max_len: int, policy: str = "skip", step: int = 50, source: str = ""):
         if policy not in LONG_POLICIES:
             raise DeepMirError(f"unknown --long policy {policy!r} (choose from {', '.join(LONG_POLICIES)})")
         if step < 1:
             raise DeepMirError("--window-step must be >= 1")
         self.max_len, self.policy, self.step = max_len, policy, step
+        self.where = f"{source}: " if source else ""  # names the file in errors
         self.skipped = 0
 
     def segments(self, records: Iterable[SeqRecord]) -> Iterator[Segment]:
@@ -302,7 +303,7 @@ class LengthPolicy:
                 yield Segment(index, record.id, record.seq, 0, n, **extra)
             elif self.policy == "error":
                 raise InputFormatError(
-                    f"record '{record.id}' (line {record.line}) is {n} nt, longer than the model length "
+                    f"{self.where}record '{record.id}' (line {record.line}) is {n} nt, longer than the model length "
                     f"{self.max_len}; use --long skip|truncate|window"
                 )
             elif self.policy == "skip":

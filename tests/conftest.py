@@ -179,7 +179,7 @@ def padded_logits(model, seqs, max_len: int = 200) -> np.ndarray:
 
     from deepmir_tools.encodings import one_hot
 
-    hidden = keras.Model(model.inputs, model.get_layer("dense").output)
+    hidden = keras.Model(model.inputs[0], model.get_layer("dense").output)
     kernel, bias = model.get_layer("softmax").get_weights()
     x = one_hot([s.upper().replace("T", "U") for s in seqs], max_len).astype(np.float32)
     return np.asarray(hidden(x, training=False), dtype=np.float64) @ kernel.astype(np.float64) + bias

@@ -6,7 +6,7 @@ import argparse
 from typing import Sequence
 
 from .. import __version__
-from ..atomic import atomic_output
+from ..atomic import atomic_output, check_writable
 from .common import add_threads, make_parser, positive_int, probability, run, say
 
 PROG = "deepmir-calibrate"
@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if os.path.exists(args.output) and os.path.samefile(args.output, resolve_model(args.model)):
         raise DeepMirError(f"{args.output}: refusing to overwrite the input model; choose another output name")
+    for path in (args.output, args.roc, args.metrics, args.report):  # all or none of the outputs
+        if path:
+            check_writable(path)
     configure_tensorflow(args.threads, deterministic=True)
     bundle = load_bundle(args.model)
     scorer = Scorer(bundle, args.batch_size, logits=True)

@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from .. import __version__
-from ..atomic import atomic_output
+from ..atomic import atomic_output, check_writable
 from ..errors import DeepMirError
 from ..seqio import LONG_POLICIES, read_any
 from .common import add_threads, make_parser, positive_int, probability, run, say
@@ -76,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..classify import ClassifyOptions, Classifier, Tally, counts_table, tsv_columns, tsv_header, tsv_row
     from ..models import configure_tensorflow
 
+    if args.counts:  # written after the TSV: fail before writing either
+        check_writable(args.counts)
     configure_tensorflow(args.threads, deterministic=True)
     bundle = load_bundle(args.model)
     options = ClassifyOptions(threshold=args.threshold, reject=not args.no_reject, top_k=max(args.top_k, 2),

@@ -94,7 +94,9 @@ def run(prog: str, main: Callable[[Sequence[str] | None], int], argv: Sequence[s
             traceback.print_exc()
         where = f"{exc.filename}: " if exc.filename else ""
         reason = exc.strerror or str(exc)
-        code = EXIT_DATA if exc.errno in (errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES) else EXIT_INTERNAL
+        user_fixable = (errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EEXIST, errno.EROFS,
+                        errno.ENOSPC, errno.EDQUOT)
+        code = EXIT_DATA if exc.errno in user_fixable else EXIT_INTERNAL
         print(f"{prog}: error: {where}{reason}", file=sys.stderr)
         return code
     except Exception as exc:  # noqa: BLE001 - last resort: one line, no traceback

@@ -104,8 +104,12 @@ def load_labelled(path: str, args: argparse.Namespace, expected_encoding: str | 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ..atomic import check_writable
     from ..training import TrainOptions, align_classes, stratified_holdout, subset, train_model
 
+    for output in (args.output, args.log, args.curve):  # before training, not after it
+        if output:
+            check_writable(output)
     train = load_labelled(args.train, args)
     adopt_encoding(args, train)
     if args.validation:

@@ -1,0 +1,270 @@
+"""Calibration (deepmir_tools.calibration, deepmir-calibrate) of the tiny real-data model.
+
+In-distribution: the 40 held-out hairpins of ``test-data/tiny/test.fa``. Out-of-distribution: the 18 human
+hairpins of ``hairpins-hsa30-labelled.fa`` whose miRBase family the model was not trained on, a tRNA and a
+riboswitch (cut to 200 nt). Every expected number is computed here from scores made the paper's way
+(``conftest.padded_softmax``/``padded_logits``: one-hot, zero-padded to 200 nt, straight through Keras):
+thresholds by sorting the scores, AUROC by comparing every in/out pair.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TEST_DATA, padded_logits, padded_softmax, read_fasta, read_tsv
+
+PROG = "deepmir-calibrate"
+TEST_FA = TEST_DATA / "tiny" / "test.fa"
+TRNA = TEST_DATA / "trna-hsa-Ala-AGC-1-1.fa"
+RIBOSWITCH = TEST_DATA / "riboswitch-251nt.fa"
+MODEL = TEST_DATA / "tiny-model.npz"
+
+
+def families(path: Path) -> list[str]:
+    return [line.split()[1].removeprefix("family=") for line in path.read_text().splitlines() if line.startswith(">")]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, tiny_bundle) -> dict:
+    """The files, and the reference scores of every sequence."""
+    tmp = tmp_path_factory.mktemp("calibrate")
+    known = {acc for acc, _ in tiny_bundle.classes}
+    unseen = []
+    lines = (TEST_DATA / "hairpins-hsa30-labelled.fa").read_text().splitlines()
+    records = read_fasta(TEST_DATA / "hairpins-hsa30-labelled.fa")
+    heads = [line for line in lines if line.startswith(">")]
+    for head, (rid, seq) in zip(heads, records):
+        family = head.split()[1].removeprefix("family=")
+        if family not in known:
+            unseen.append((f">{rid} class=unseen_family {' '.join(head.split()[1:])}", seq))
+    (tmp / "unseen.fa").write_text("".join(f"{h}\n{s}\n" for h, s in unseen))
+    model = tiny_bundle.keras_model()
+    groups = {
+        "unseen_family": [s for _, s in unseen],
+        "tRNA": [s for _, s in read_fasta(TRNA)],
+        "riboswitch": [s[:200] for _, s in read_fasta(RIBOSWITCH)],
+    }
+    in_dist = [s for _, s in read_fasta(TEST_FA)]
+    softmax = {name: padded_softmax(model, seqs) for name, seqs in groups.items()}
+    logits = {name: padded_logits(model, seqs) for name, seqs in groups.items()}
+    return {
+        "tmp": tmp,
+        "ood_args": ["--ood", tmp / "unseen.fa", "--ood", f"tRNA={TRNA}", "--ood", f"riboswitch={RIBOSWITCH}"],
+        "ood_counts": {name: len(seqs) for name, seqs in groups.items()},
+        "in_softmax": padded_softmax(model, in_dist),
+        "in_logits": padded_logits(model, in_dist),
+        "ood_softmax": softmax,
+        "ood_logits": logits,
+        "classes": [acc for acc, _ in tiny_bundle.classes],
+    }
+
+
+def energy(logits: np.ndarray) -> np.ndarray:
+    top = logits.max(axis=1)
+    return top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+
+
+def scores(data: dict, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(in-distribution, pooled out-of-distribution) scores of ``kind``."""
+    if kind == "softmax":
+        return data["in_softmax"].max(axis=1), np.concatenate([p.max(axis=1) for p in data["ood_softmax"].values()])
+    return energy(data["in_logits"]), np.concatenate([energy(l) for l in data["ood_logits"].values()])
+
+
+def threshold_at_fpr(pos: np.ndarray, neg: np.ndarray, target: float) -> float:
+    """The lowest observed score t (accept score >= t) at which at most ``target`` of the negatives pass."""
+    for t in np.sort(np.concatenate([pos, neg])):
+        if np.mean(neg >= t) <= target:
+            return float(t)
+    return float("inf")
+
+
+def threshold_max_f(pos: np.ndarray, neg: np.ndarray) -> float:
+    """The observed score with the best F-score of accepting in-distribution sequences (highest on ties)."""
+    best, best_f = float("inf"), 0.0
+    for t in np.sort(np.unique(np.concatenate([pos, neg])))[::-1]:
+        tp, fp = np.sum(pos >= t), np.sum(neg >= t)
+        precision, recall = tp / (tp + fp), tp / len(pos)
+        f = 2 * precision * recall / (precision + recall) if tp else 0.0
+        if f > best_f + 1e-12:
+            best, best_f = float(t), f
+    return best
+
+
+def pairwise_auroc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """P(in-distribution score > out-of-distribution score), ties counting one half."""
+    diff = pos[:, None] - neg[None, :]
+    return float(np.mean((diff > 0) + 0.5 * (diff == 0)))
+
+
+def bundle_meta(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as archive:
+        return json.loads(str(archive["meta"]))
+
+
+def bundle_weights(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files if key != "meta"}
+
+
+def calibrate(run_main, data, out: Path, *options):
+    before = (hashlib.sha256(MODEL.read_bytes()).hexdigest(), MODEL.stat().st_mtime_ns)
+    result = run_main(PROG, "-m", MODEL, "--in-dist", TEST_FA, *data["ood_args"], "-o", out, *options)
+    assert result.code == 0, result.err
+    assert (hashlib.sha256(MODEL.read_bytes()).hexdigest(), MODEL.stat().st_mtime_ns) == before  # input untouched
+    return bundle_meta(out), result
+
+
+def test_target_fpr_threshold_and_provenance(run_main, data):
+    out = data["tmp"] / "fpr.npz"
+    meta, result = calibrate(run_main, data, out, "--target-fpr", "0.1")
+    pos, neg = scores(data, "softmax")
+    expected = threshold_at_fpr(pos, neg, 0.1)
+    record = meta["threshold"]
+    assert record["value"] == pytest.approx(expected, abs=1e-5)
+    assert record["tpr"] == round(float(np.mean(pos >= expected)), 6)
+    assert record["fpr"] == round(float(np.mean(neg >= expected)), 6) <= 0.1
+    assert record["score"] == "softmax" and record["method"] == "target FPR 0.1"
+    assert record["auroc"] == pytest.approx(pairwise_auroc(pos, neg), abs=1e-6)
+    assert record["in_distribution"] == {"file": "test.fa", "n": 40}
+    assert record["out_of_distribution"] == data["ood_counts"] == {"unseen_family": 18, "tRNA": 1, "riboswitch": 1}
+    assert record["data_sha256"] == {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                                     for p in (TEST_FA, data["tmp"] / "unseen.fa", TRNA, RIBOSWITCH)}
+    # the same network: weights and everything but the threshold and calibration metrics as in the input
+    original, calibrated = bundle_meta(MODEL), dict(meta)
+    assert calibrated.pop("threshold") != original.pop("threshold")
+    assert calibrated.pop("metrics")["calibration"]["accuracy"] == 1.0
+    original.pop("metrics")
+    assert calibrated == original
+    weights = bundle_weights(out)
+    assert weights.keys() == bundle_weights(MODEL).keys()
+    assert all(np.array_equal(weights[k], v) for k, v in bundle_weights(MODEL).items())
+    assert f"softmax threshold {record['value']:.6g}" in result.err
+
+
+def test_max_f_and_fixed_thresholds(run_main, data):
+    pos, neg = scores(data, "softmax")
+    meta, _ = calibrate(run_main, data, data["tmp"] / "maxf.npz", "--method", "max-f", "-q")
+    assert meta["threshold"]["value"] == pytest.approx(threshold_max_f(pos, neg), abs=1e-5)
+    assert meta["threshold"]["method"] == "max-f"
+    meta, _ = calibrate(run_main, data, data["tmp"] / "fixed.npz", "--threshold", "0.9", "-q")
+    record = meta["threshold"]
+    assert record["value"] == 0.9 and record["method"] == "fixed"
+    assert (record["tpr"], record["fpr"]) == (round(float(np.mean(pos >= 0.9)), 6), round(float(np.mean(neg >= 0.9)), 6))
+
+
+def test_npz_in_distribution_gives_the_same_threshold(run_main, data):
+    encoded = run_main("deepmir-encode", TEST_FA, "-o", data["tmp"] / "test.npz", "-q")
+    assert encoded.code == 0
+    from_fasta, _ = calibrate(run_main, data, data["tmp"] / "a.npz", "--target-fpr", "0.2", "-q")
+    result = run_main(PROG, "-m", MODEL, "--in-dist", data["tmp"] / "test.npz", *data["ood_args"], "-o",
+                      data["tmp"] / "b.npz", "--target-fpr", "0.2", "-q")
+    assert result.code == 0, result.err
+    from_npz = bundle_meta(data["tmp"] / "b.npz")["threshold"]
+    assert from_npz["value"] == pytest.approx(from_fasta["threshold"]["value"], abs=1e-6)
+    assert (from_npz["tpr"], from_npz["fpr"]) == (from_fasta["threshold"]["tpr"], from_fasta["threshold"]["fpr"])
+
+
+def test_roc_metrics_and_report(run_main, data):
+    tmp = data["tmp"]
+    meta, _ = calibrate(run_main, data, tmp / "r.npz", "--roc", tmp / "roc.tsv", "--metrics", tmp / "metrics.tsv",
+                        "--report", tmp / "report.html", "-q")
+    pos, neg = scores(data, "softmax")
+    lines = (tmp / "roc.tsv").read_text().splitlines()
+    assert lines[0] == "threshold\ttpr\tfpr\tprecision"
+    roc = [line.split("\t") for line in lines[1:]]
+    thresholds = [float(row[0]) for row in roc]
+    tpr, fpr = np.array([float(r[1]) for r in roc]), np.array([float(r[2]) for r in roc])
+    assert thresholds[0] == float("inf") and all(a > b for a, b in zip(thresholds, thresholds[1:]))
+    assert (np.diff(tpr) >= 0).all() and (np.diff(fpr) >= 0).all()
+    assert (tpr[0], fpr[0], tpr[-1], fpr[-1]) == (0, 0, 1, 1)
+    for t, row_tpr, row_fpr in zip(thresholds[1:], tpr[1:], fpr[1:]):  # each point as counted here
+        assert row_tpr == pytest.approx(np.mean(pos >= t - 1e-6), abs=1e-6)
+        assert row_fpr == pytest.approx(np.mean(neg >= t - 1e-6), abs=1e-6)
+    auroc = pairwise_auroc(pos, neg)
+    assert 0 <= auroc <= 1
+    assert float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)) == pytest.approx(auroc, abs=2e-5)
+
+    _, columns, rows = read_tsv("#\n" + (tmp / "metrics.tsv").read_text())
+    assert columns == ["scope", "name", "metric", "value"]
+    value = {(r["scope"], r["name"], r["metric"]): r["value"] for r in rows}
+    assert float(value["overall", "pooled-ood/softmax", "auroc"]) == pytest.approx(auroc, abs=1e-6)
+    e_pos, e_neg = scores(data, "energy")
+    assert float(value["overall", "pooled-ood/energy", "auroc"]) == pytest.approx(pairwise_auroc(e_pos, e_neg), abs=1e-6)
+    predicted = [data["classes"][i] for i in data["in_softmax"].argmax(axis=1)]
+    accuracy = np.mean([p == t for p, t in zip(predicted, families(TEST_FA))])
+    assert float(value["overall", "in-distribution", "accuracy"]) == pytest.approx(accuracy) == 1.0
+    threshold = meta["threshold"]["value"]
+    for name, probs in data["ood_softmax"].items():
+        assert value["ood", name, "n"] == str(len(probs))
+        assert float(value["ood", name, "rejection_rate"]) == pytest.approx(np.mean(probs.max(axis=1) < threshold))
+        assert float(value["ood", name, "auroc_softmax"]) == pytest.approx(pairwise_auroc(pos, probs.max(axis=1)), abs=1e-6)
+    for accession in set(families(TEST_FA)):
+        support = [r for r in rows if r["scope"] == "family" and r["name"].startswith(accession + ":")
+                   and r["metric"] == "support"]
+        assert support[0]["value"] == str(families(TEST_FA).count(accession))
+
+    page = (tmp / "report.html").read_text()
+    images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">', page)
+    assert len(images) == 2
+    assert all(base64.b64decode(image)[:8] == b"\x89PNG\r\n\x1a\n" for image in images)
+    assert f"{threshold:.6g}" in page and page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+
+
+def test_energy_bundle_drives_classify(run_main, data):
+    tmp = data["tmp"]
+    meta, _ = calibrate(run_main, data, tmp / "energy.npz", "--score", "energy", "--target-fpr", "0.1", "-q")
+    pos, neg = scores(data, "energy")
+    threshold = meta["threshold"]["value"]
+    assert meta["threshold"]["score"] == "energy"
+    assert threshold == pytest.approx(threshold_at_fpr(pos, neg, 0.1), rel=1e-5)
+    # classify the in- and out-of-distribution sequences with the energy bundle: the decision is on energy
+    records = read_fasta(TEST_FA) + read_fasta(tmp / "unseen.fa") + read_fasta(TRNA)
+    (tmp / "all.fa").write_text("".join(f">{rid}\n{seq}\n" for rid, seq in records))
+    result = run_main("deepmir-classify", "-m", tmp / "energy.npz", tmp / "all.fa", "-o", tmp / "energy.tsv", "-q")
+    assert result.code == 0, result.err
+    comment, _, rows = read_tsv(tmp / "energy.tsv")
+    assert comment.endswith(f" threshold={threshold:g}")
+    model_logits = np.concatenate([data["in_logits"], data["ood_logits"]["unseen_family"], data["ood_logits"]["tRNA"]])
+    energies = energy(model_logits)
+    # the threshold is one in-distribution sequence's own score: that call is at the edge, within rounding
+    clear = np.abs(energies - threshold) > 1e-4
+    assert clear.sum() >= len(rows) - 1
+    statuses = np.array([row["status"] for row in rows])
+    assert statuses[clear].tolist() == ["accepted" if e >= threshold else "rejected" for e in energies[clear]]
+    # the score column still reports the maximum softmax
+    probs = np.exp(model_logits - model_logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert [float(row["score"]) for row in rows] == pytest.approx(probs.max(axis=1), abs=1e-5)
+    assert {row["status"] for row in rows} == {"accepted", "rejected"}
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotted", "symlink"])
+def test_refuses_to_overwrite_the_input_model(run_main, data, tmp_path, spelling):
+    model = tmp_path / "model.npz"
+    shutil.copy(MODEL, model)
+    before = (model.read_bytes(), model.stat().st_mtime_ns)
+    out = {"same": model, "dotted": tmp_path / "." / "model.npz", "symlink": tmp_path / "link.npz"}[spelling]
+    if spelling == "symlink":
+        os.symlink(model, out)
+    result = run_main(PROG, "-m", model, "--in-dist", TEST_FA, *data["ood_args"], "-o", out)
+    assert result.code == 2
+    assert result.err == f"{PROG}: error: {out}: refusing to overwrite the input model; choose another output name\n"
+    assert (model.read_bytes(), model.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.npz"] + (["link.npz"] if spelling == "symlink" else []))
+
+
+def test_labels_of_unknown_families_only_is_an_error(run_main, data, tmp_path):
+    result = run_main(PROG, "-m", MODEL, "--in-dist", data["tmp"] / "unseen.fa", *data["ood_args"], "-o", tmp_path / "o.npz")
+    assert result.code == 2 and "no sequence belongs to a family of model 'tiny'" in result.err
+    result = run_main(PROG, "-m", MODEL, "--in-dist", TRNA, *data["ood_args"], "-o", tmp_path / "o.npz")
+    assert result.code == 2 and "record 'tRNA|hg38|Homo_sapiens_tRNA-Ala-AGC-1-1' has no family= label" in result.err
+    assert list(tmp_path.iterdir()) == []

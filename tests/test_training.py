@@ -1,0 +1,230 @@
+"""Training (deepmir_tools.training, deepmir-train) on real hairpins: determinism, bundles, provenance.
+
+Four short trainings on ``test-data/tiny/train.fa`` (200 miRBase hairpins of 5 families), each a small
+one-hot CNN (8 filters for kernels 2, 4, 8, 16; dense 16; 2 epochs), shared by the tests of this module:
+
+- ``library``: :func:`deepmir_tools.training.train_model` in this process, seed 7 (the in-memory Keras model);
+- ``variant``: ``deepmir-train`` (in this process), seed 7, on the same file with Windows line ends, a UTF-8
+  byte-order mark, lower-case letters and T for U, storing float16 weights, with ``--test``/``--log``/``--curve``;
+- ``seed8``: ``deepmir-train``, seed 8;
+- ``npz``: ``deepmir-train``, seed 7, on the NPZ that ``deepmir-encode`` makes of ``train.fa``.
+
+Identical weights are expected for the same seed and the same TensorFlow thread count; with another
+``--threads`` the float32 sums are added in another order and weights differ in the last bits (~1e-8), so
+the comparison across processes (byte-identical bundles from two ``deepmir-train`` processes with the same
+options) is in tests/test_concurrency.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TEST_DATA, padded_softmax, read_fasta
+
+from deepmir_tools.bundle import load_bundle, save_model
+from deepmir_tools.encoded_input import EncodeOptions, encode_records
+from deepmir_tools.seqio import read_records
+
+pytestmark = pytest.mark.slow  # four short trainings (seconds each) shared by the module
+
+TRAIN_FA = TEST_DATA / "tiny" / "train.fa"
+TEST_FA = TEST_DATA / "tiny" / "test.fa"
+KERNELS = [2, 4, 8, 16]
+ARCH = ["--filters", "8", "--dense", "16", "--kernel-sizes", ",".join(map(str, KERNELS)), "--epochs", "2",
+        "--val-fraction", "0"]
+
+
+def weights(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files if key.startswith("w:")}
+
+
+def meta_of(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as archive:
+        return json.loads(str(archive["meta"]))
+
+
+def header_families(path: Path) -> list[str]:
+    return [line.split()[1].removeprefix("family=") for line in path.read_text().splitlines() if line.startswith(">")]
+
+
+def variant_of_train_fa() -> bytes:
+    """train.fa as another tool might write it: BOM, CRLF, lower case, DNA letters (same sequences)."""
+    lines = []
+    for line in TRAIN_FA.read_text().splitlines():
+        lines.append(line if line.startswith(">") else line.lower().replace("u", "t"))
+    return b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, run_main_module) -> dict:
+    """Run the four trainings once for the module."""
+    from deepmir_tools.training import TrainOptions, train_model
+
+    tmp = tmp_path_factory.mktemp("training")
+    data, _ = encode_records(read_records(str(TRAIN_FA)), str(TRAIN_FA), EncodeOptions(labels="require"))
+    options = TrainOptions(epochs=2, seed=7, progress=False,
+                           hyperparameters={"kernel_sizes": KERNELS, "filters": 8, "dense": 16, "dropout": 0.7})
+    library = train_model(data, None, options)
+
+    variant_fa = tmp / "train-variant.fa"
+    variant_fa.write_bytes(variant_of_train_fa())
+    variant = run_main_module("deepmir-train", variant_fa, "-o", tmp / "variant.npz", *ARCH, "--seed", "7",
+                              "--float16-weights", "--test", TEST_FA, "--log", tmp / "log.tsv", "--curve", tmp / "curve.png",
+                              "--name", "variant", "-q")
+    assert variant.code == 0, variant.err
+    seed8 = run_main_module("deepmir-train", TRAIN_FA, "-o", tmp / "seed8.npz", *ARCH, "--seed", "8", "-q")
+    assert seed8.code == 0, seed8.err
+    from deepmir_tools.cli.common import run
+    from deepmir_tools.cli.encode import PROG, main
+
+    assert run(PROG, main, [str(TRAIN_FA), "-o", str(tmp / "train.npz"), "-q"]) == 0
+    npz = run_main_module("deepmir-train", tmp / "train.npz", "-o", tmp / "npz.npz", *ARCH, "--seed", "7", "-q")
+    assert npz.code == 0, npz.err
+    return {"tmp": tmp, "data": data, "library": library, "variant_fa": variant_fa}
+
+
+@pytest.fixture(scope="module")
+def run_main_module():
+    """``run_main`` for module-scoped fixtures (no capsys there: stderr is returned empty)."""
+    import signal
+    from types import SimpleNamespace
+
+    from deepmir_tools.cli import train
+
+    def call(tool, *args):
+        assert tool == "deepmir-train"
+        saved = signal.getsignal(signal.SIGTERM)
+        try:
+            code = train.run(train.PROG, train.main, [str(a) for a in args])
+        finally:
+            signal.signal(signal.SIGTERM, saved)
+        return SimpleNamespace(code=code, err="")
+
+    return call
+
+
+def test_library_training_ran_two_epochs(runs):
+    history = runs["library"].history
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert all(math.isfinite(row["loss"]) for row in history)
+    assert runs["library"].best_epoch == 2  # no validation: the last epoch
+
+
+def test_same_seed_same_weights_whatever_the_text_format(runs):
+    """BOM, CRLF, lower case and DNA letters give the same records, hence bit-identical training (float16-stored)."""
+    library = {f"w:{layer.name}:{i}": w for layer in runs["library"].model.layers for i, w in enumerate(layer.get_weights())}
+    stored = weights(runs["tmp"] / "variant.npz")
+    assert stored.keys() == library.keys() and len(stored) == 2 * len(KERNELS) + 4
+    for key, array in stored.items():
+        assert array.dtype == np.float16
+        np.testing.assert_array_equal(array, library[key].astype(np.float16), err_msg=key)
+
+
+def test_other_seed_other_weights(runs):
+    library = runs["library"].model.get_layer("dense").get_weights()[0]
+    seed8 = weights(runs["tmp"] / "seed8.npz")["w:dense:0"]
+    assert seed8.shape == library.shape == (8 * len(KERNELS), 16)
+    assert not np.allclose(seed8, library)
+
+
+def test_npz_input_gives_identical_weights(runs):
+    """Training from deepmir-encode's NPZ of train.fa, seed 7: bit-identical weights, and so identical predictions."""
+    tmp = runs["tmp"]
+    model = runs["library"].model
+    stored = weights(tmp / "npz.npz")
+    for layer in model.layers:
+        for i, array in enumerate(layer.get_weights()):
+            np.testing.assert_array_equal(stored[f"w:{layer.name}:{i}"], array)
+    seqs = [seq for _, seq in read_fasta(TEST_FA)]
+    np.testing.assert_array_equal(padded_softmax(load_bundle(str(tmp / "npz.npz")).keras_model(), seqs),
+                                  padded_softmax(model, seqs))
+    assert meta_of(tmp / "npz.npz")["training"]["train"]["sha256"] == hashlib.sha256(
+        (tmp / "train.npz").read_bytes()).hexdigest()
+
+
+def test_bundle_round_trip_predicts_like_the_in_memory_model(runs, tmp_path):
+    model = runs["library"].model
+    meta = {"name": "lib", "architecture": "onehot-cnn", "hyperparameters": {"kernel_sizes": KERNELS, "filters": 8,
+            "dense": 16, "dropout": 0.7}, "encoding": {"encoding": "onehot", "max_len": 200, "threshold_T": 1e-4,
+            "ordered": True}, "classes": [["MIPF0000001", "mir-17"], ["MIPF0000002", "let-7"], ["MIPF0000008", "MIR156"],
+            ["MIPF0000014", "mir-9"], ["MIPF0000033", "mir-10"]], "threshold": {"value": 0.5, "method": "test"}}
+    save_model(str(tmp_path / "lib.npz"), model, meta)
+    bundle = load_bundle(str(tmp_path / "lib.npz"))
+    seqs = [seq for _, seq in read_fasta(TEST_FA)] + [seq for _, seq in read_fasta(TEST_DATA / "hairpins-hsa30.fa")]
+    np.testing.assert_array_equal(padded_softmax(bundle.keras_model(), seqs), padded_softmax(model, seqs))
+    # the length-bucketed scorer of deepmir-classify computes the same scores
+    from deepmir_tools.scoring import Scorer
+
+    np.testing.assert_allclose(Scorer(bundle).scores(seqs), padded_softmax(model, seqs), atol=1e-5)
+
+
+def test_float16_bundle_predicts_with_rounded_weights(runs):
+    bundle = load_bundle(str(runs["tmp"] / "variant.npz"))
+    model = runs["library"].model
+    seqs = [seq for _, seq in read_fasta(TEST_FA)]
+    loaded = padded_softmax(bundle.keras_model(), seqs)
+    np.testing.assert_allclose(loaded, padded_softmax(model, seqs), atol=2e-2)
+    rounded = [[w.astype(np.float16).astype(np.float32) for w in layer.get_weights()] for layer in model.layers]
+    original = [layer.get_weights() for layer in model.layers]
+    try:
+        for layer, arrays in zip(model.layers, rounded):
+            layer.set_weights(arrays)
+        np.testing.assert_array_equal(loaded, padded_softmax(model, seqs))
+    finally:
+        for layer, arrays in zip(model.layers, original):
+            layer.set_weights(arrays)
+
+
+def test_bundle_records_classes_provenance_and_test_metrics(runs):
+    meta = meta_of(runs["tmp"] / "variant.npz")
+    families = header_families(TRAIN_FA)
+    assert [acc for acc, _ in meta["classes"]] == sorted(set(families))
+    names = dict(meta["classes"])
+    for line in TRAIN_FA.read_text().splitlines():
+        if line.startswith(">"):
+            fields = dict(token.split("=") for token in line.split()[1:])
+            assert names[fields["family"]] == fields["name"]
+    assert meta["name"] == "variant" and meta["weights_dtype"] == "float16"
+    assert meta["threshold"]["value"] == 0.977
+    assert meta["hyperparameters"] == {"kernel_sizes": KERNELS, "filters": 8, "dense": 16, "dropout": 0.7}
+    training = meta["training"]
+    assert training["train"] == {"file": "train-variant.fa", "sequences": 200, "families": 5,
+                                 "sha256": hashlib.sha256(runs["variant_fa"].read_bytes()).hexdigest()}
+    assert training["seed"] == 7 and training["epochs_run"] == 2 and training["validation"] is None
+    assert training["test"]["sha256"] == hashlib.sha256(TEST_FA.read_bytes()).hexdigest()
+    # test accuracy as recorded = accuracy of the (float32, in-memory) model's argmax against the headers
+    classes = [acc for acc, _ in meta["classes"]]
+    predicted = padded_softmax(runs["library"].model, [s for _, s in read_fasta(TEST_FA)]).argmax(axis=1)
+    truth = header_families(TEST_FA)
+    expected = np.mean([classes[p] == t for p, t in zip(predicted, truth)])
+    assert meta["metrics"]["test"]["n"] == 40
+    assert meta["metrics"]["test"]["accuracy"] == pytest.approx(expected)
+    assert "validation" not in meta["metrics"]
+
+
+def test_training_log_and_curve(runs):
+    lines = (runs["tmp"] / "log.tsv").read_text().splitlines()
+    assert lines[0].split("\t") == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [row[0] for row in rows] == ["1", "2"]
+    assert all(math.isfinite(float(row[1])) and 0 <= float(row[2]) <= 1 for row in rows)
+    assert [float(row[1]) for row in rows] == pytest.approx([r["loss"] for r in runs["library"].history], rel=1e-4)
+    assert (runs["tmp"] / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_validation_holdout_is_stratified_and_seeded():
+    from deepmir_tools.training import stratified_holdout
+
+    labels = np.repeat(np.arange(5), 40)
+    keep, held = stratified_holdout(labels, 0.1, seed=7)
+    assert np.bincount(labels[held]).tolist() == [4] * 5
+    assert sorted(np.concatenate([keep, held]).tolist()) == list(range(200))
+    again, _ = stratified_holdout(labels, 0.1, seed=7)
+    other, _ = stratified_holdout(labels, 0.1, seed=8)
+    assert (again == keep).all() and not np.array_equal(other, keep)
