@@ -99,6 +99,8 @@ def record(experiment: str, ours: tuple[float, float, int], paper: tuple[float, 
 
 def train_and_test(name: str, split: Path, train_args: list[str], threads: int) -> tuple[tuple[float, float, int], float, Path]:
     """Train on split/train.fa (early stopping on val.fa or 10% of train), classify split/test.fa."""
+    tag = "".join(ch for ch in "-".join(train_args) if ch.isalnum() or ch in "-.")[:60]
+    name = f"{name}{'-' + tag if tag else ''}"
     model = WORK / f"{name}.npz"
     val = ["--validation", str(split / "val.fa")] if (split / "val.fa").exists() else []
     seconds = tool("deepmir-train", str(split / "train.fa"), *val, "-o", str(model), "--threads", str(threads),
@@ -139,7 +141,7 @@ def run_mirbase18(args: argparse.Namespace) -> None:
     name = f"mirbase18-min30-{args.split}"
     result, seconds, _ = train_and_test(name, split, args.train_args, args.threads)
     target = "target >= 99.0% / 0.99, <= 360 s" if args.split == "random" else "target >= 91%; BLASTN 88.3%, 6-mer 88.9%"
-    record(name, result, None, seconds, target)
+    record(name, result, None, seconds, f"{target}; train options: {' '.join(args.train_args) or 'defaults'}")
 
 
 def run_rfam(args: argparse.Namespace) -> None:

@@ -32,6 +32,7 @@ class TrainOptions:
     mixed_precision: bool = False
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    min_delta: float = 0.0  # smallest val_loss improvement that resets the early-stopping patience
     augment_mutations: float = 0.0  # per-base substitution rate applied to training batches
     augment_flanks: int = 0  # up to this many random bases added at each end of training sequences
 
@@ -231,7 +232,8 @@ def train_model(train: EncodedSet, validation: EncodedSet | None, options: Train
     log = _progress_callback(options.epochs, options.progress)
     callbacks = [log]
     if val_batches is not None and options.patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience, restore_best_weights=True))
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=options.patience, min_delta=options.min_delta, restore_best_weights=True))
     started = time.perf_counter()
     model.fit(batches, validation_data=val_batches, epochs=options.epochs, callbacks=callbacks, verbose=0, shuffle=False)
     best = _best_epoch(log.rows, val_batches is not None)

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit = parser.add_argument_group("training")
     fit.add_argument("--epochs", type=positive_int, default=30)
     fit.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (0 = off)")
+    fit.add_argument("--min-delta", type=float, default=0.0,
+                     help="smallest validation-loss improvement that counts for early stopping")
     fit.add_argument("--batch-size", type=positive_int, default=64)
     fit.add_argument("--learning-rate", type=float, default=1e-3)
     fit.add_argument("--seed", type=int, default=7, help="random seed (same inputs + seed -> identical weights)")
@@ -125,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, threads=args.threads, class_weight=args.class_weight, mixed_precision=args.mixed_precision,
         hyperparameters=hyperparameters(args), progress=not args.quiet,
-        augment_mutations=args.augment_mutations, augment_flanks=args.augment_flanks,
+        augment_mutations=args.augment_mutations, augment_flanks=args.augment_flanks, min_delta=args.min_delta,
     )
     result = train_model(train, validation, options)
     meta = bundle_meta(args, train, validation, result)
