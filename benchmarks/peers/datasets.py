@@ -17,7 +17,7 @@ from seqs import Record, read_fasta
 PRESETS: dict[str, tuple[list[str], int]] = {
     "mirbase18-min30-random": ([
         "mirbase", "--hairpins", "{data}/mirbase-18/hairpin.fa", "--families", "{data}/mirbase-18/miFam.dat",
-        "--min-members", "30", "--split", "random", "--test-fraction", "0.2", "--val-fraction", "0.1", "--seed", "7"], 0),
+        "--min-members", "30", "--split", "random", "--test-fraction", "0.2", "--seed", "7"], 0),
     "mirbase18-min30-remote": ([
         "mirbase", "--hairpins", "{data}/mirbase-18/hairpin.fa", "--families", "{data}/mirbase-18/miFam.dat",
         "--min-members", "30", "--split", "remote", "--identity", "0.8", "--test-fraction", "0.2", "--val-fraction",

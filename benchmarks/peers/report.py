@@ -9,7 +9,7 @@ import platform
 import time
 
 MAIN_COLUMNS = ["dataset", "tool", "version", "families", "n_test", "n_neg", "accuracy", "macro_f1", "no_answer",
-                "cpu_s", "wall_s", "ms_per_query", "auroc", "fpr_at_95tpr", "build_cpu_s", "build_wall_s"]
+                "cpu_s", "wall_s", "ms_per_query", "startup_cpu_s", "ms_net", "auroc", "fpr_at_95tpr", "build_cpu_s", "build_wall_s"]
 SCALING_COLUMNS = ["dataset", "tool", "families", "n_queries", "accuracy", "cpu_s", "ms_per_query", "measured"]
 
 
@@ -35,9 +35,9 @@ def _fmt(value, column: str = "") -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
-        if column in ("accuracy", "macro_f1", "no_answer", "auroc", "fpr_at_95tpr") or column.startswith(("auroc_", "fpr95_")):
+        if column in ("accuracy", "macro_f1", "no_answer", "auroc", "fpr_at_95tpr", "acc_infernal_fams") or column.startswith(("auroc_", "fpr95_")):
             return f"{value:.4f}"
-        if column == "ms_per_query" or column.startswith("ms@"):
+        if column in ("ms_per_query", "ms_net") or column.startswith("ms@"):
             return f"{value:.3g}" if value < 100 else f"{value:.0f}"
         return f"{value:.1f}"
     return str(value)
@@ -113,17 +113,22 @@ def write_results_md(results_dir: str, path: str) -> None:
              "Accuracy and macro F1: held-out test queries of the training families (no answer = wrong). AUROC and",
              "FPR at 95% TPR: the tool's score for test queries (positives) against the negatives (negatives: the",
              "classes listed per data set). CPU seconds: user + system of the whole command, start-up included;",
-             "ms/query = CPU ms per query over all queries (test + negatives); `ms@K`: CPU ms per query with a",
+             "ms/query = CPU ms per query over all queries (test + negatives); `startup_cpu_s`: the same command",
+             "on one query (program start, model/database loading); `ms_net` = (cpu_s - startup_cpu_s) per query;",
+             "`ms@K`: CPU ms per query with a",
              "database/model of K families (the same queries for every K: test queries of the smallest K's",
-             "families, cycled to a fixed count; `*` = extrapolated from the largest measured K). Build: database/model construction (Infernal: mafft + alifold + cmbuild + cmcalibrate",
-             "for each family; deepmir: deepmir-train), as recorded when built (cached builds are reused).", ""]
+             "families, cycled to a fixed count; `*` = extrapolated by a linear fit of the measured K).",
+             "`acc_infernal_fams`: accuracy on the test queries of the families Infernal was given (when it had",
+             "a subset), each tool still choosing among all its families. Build: database/model construction",
+             "(Infernal: mafft + alifold + cmbuild + cmcalibrate for each family; deepmir: deepmir-train), as",
+             "recorded when built (cached builds are reused).", ""]
     for tsv in sorted(glob.glob(os.path.join(results_dir, "peers-*.tsv"))):
         if tsv.endswith("-scaling.tsv"):
             continue
         meta, columns, rows = read_tsv(tsv)
         dataset = meta.get("dataset", os.path.basename(tsv)[6:-4])
         parts += [f"## {dataset}", ""]
-        for key in ("date", "machine", "split", "queries", "negatives", "versions", "notes"):
+        for key in ("date", "machine", "split", "queries", "negatives", "versions", "notes", "elapsed"):
             if key in meta:
                 parts.append(f"- {key}: {meta[key]}")
         parts.append("")

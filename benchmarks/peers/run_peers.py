@@ -92,8 +92,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 # ------------------------------------------------------------------------------------------ evaluation
 
-def evaluate(result: PeerResult, queries: Sequence[Query], dataset: str) -> dict:
-    """One main-table row: accuracy/F1 on the test queries, AUROC/FPR95 against the negatives, timings."""
+def evaluate(result: PeerResult, queries: Sequence[Query], dataset: str, subset: set | None = None) -> dict:
+    """One main-table row: accuracy/F1 on the test queries, AUROC/FPR95 against the negatives, timings.
+
+    ``subset``: Infernal's families; ``acc_infernal_fams`` is the accuracy on their test queries only
+    (the other tools still choose among all families), for a like-for-like look at Infernal's rows.
+    """
     test = [q for q in queries if q.family is not None]
     neg = [q for q in queries if q.family is None]
     predicted = [result.predictions.get(q.qid, (None, 0.0)) for q in test]
@@ -108,6 +112,9 @@ def evaluate(result: PeerResult, queries: Sequence[Query], dataset: str) -> dict
            "ms_per_query": 1000.0 * result.query.cpu_s / max(1, len(queries)) * result.time_scale,
            "build_cpu_s": result.build.cpu_s, "build_wall_s": result.build.wall_s,
            "note": result.note + ("; build from cache (time as recorded)" if result.cached_build else "")}
+    if subset:
+        inside = [(t, p) for t, p in zip(truth, labels) if t in subset]
+        row["acc_infernal_fams"] = metrics.accuracy([t for t, _ in inside], [p for _, p in inside])
     neg_scores = {q.qid: result.predictions.get(q.qid, (None, 0.0))[1] for q in neg}
     row["auroc"] = metrics.auroc(pos_scores, list(neg_scores.values()))
     row["fpr_at_95tpr"] = metrics.fpr_at_tpr(pos_scores, list(neg_scores.values()))
@@ -156,6 +163,9 @@ def infernal_subset(args: argparse.Namespace, order: list[str]) -> list[str]:
 def run_main(args, dataset, peers, train, queries, order, workdir) -> tuple[list[dict], dict]:
     rows, deepmir_model = [], {}
     all_queries = write_queries(os.path.join(workdir, "queries.fa"), queries)
+    infernal_fams = set(infernal_subset(args, order)) if "infernal" in args.tools.split(",") else None
+    if infernal_fams is not None and len(infernal_fams) == len(order):
+        infernal_fams = None  # Infernal has every family: nothing to restrict
     for peer in peers:
         why = peer.check()
         if why:
@@ -179,11 +189,30 @@ def run_main(args, dataset, peers, train, queries, order, workdir) -> tuple[list
             continue
         if isinstance(peer, DeepmirPeer):
             deepmir_model["path"] = peer.model_path
+        startup = measure_startup(peer, peer_train, peer_queries, workdir)
         for result in results:
-            rows.append(evaluate(result, peer_queries, dataset))
+            rows.append(evaluate(result, peer_queries, dataset, infernal_fams))
+            if startup is not None:
+                rows[-1]["startup_cpu_s"] = startup
+                rows[-1]["ms_net"] = (1000.0 * max(0.0, result.query.cpu_s - startup) / max(1, len(peer_queries))
+                                      * result.time_scale)
             log(f"    {result.tool}: accuracy {rows[-1]['accuracy']:.4f}, AUROC {rows[-1]['auroc']:.4f}, "
                 f"{rows[-1]['cpu_s']:.1f} CPU s ({time.time() - started:.0f} s incl. build)")
     return rows, deepmir_model
+
+
+def measure_startup(peer: Peer, train: Sequence[Record], queries: Sequence[Query], workdir: str) -> float | None:
+    """CPU seconds of the query command on a single query: start-up (program and model/database loading)."""
+    one = [q for q in queries if q.family is not None][:1]
+    if not one:
+        return None
+    path = write_queries(os.path.join(workdir, "startup-query.fa"), one)
+    try:
+        results = peer.run(train, path, os.path.join(workdir, "startup", _slug(peer.name)))
+    except PeerError as err:
+        log(f"    {peer.name}: start-up run failed: {err}")
+        return None
+    return results[0].query.cpu_s
 
 
 def _scaling_ks(text: str, n: int) -> list[int]:
@@ -291,6 +320,9 @@ def rescale_infernal(rows: list[dict], scaling: list[dict], n_families: int) -> 
         if row.get("tool", "").startswith("infernal") and row.get("families", n_families) < n_families:
             scale = (a + b * n_families) / (a + b * row["families"])
             row["ms_per_query"] = 1000.0 * row["cpu_s"] / (row["n_test"] + row["n_neg"]) * scale
+            if row.get("startup_cpu_s") is not None:
+                row["ms_net"] = (1000.0 * max(0.0, row["cpu_s"] - row["startup_cpu_s"])
+                                 / (row["n_test"] + row["n_neg"]) * scale)
             row["note"] = re.sub(r"ms/query extrapolated x[0-9.]+ \(proportional\); ",
                                  f"ms/query extrapolated x{scale:.2f} (linear fit of the scaling runs: "
                                  f"{a:.1f} + {b:.2f}*K ms); ", row["note"])
@@ -330,10 +362,11 @@ def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
                 row[label] = report._fmt(row[label], "ms_per_query") + "*"  # extrapolated
     k_columns = [f"ms@{'all' if k == len(families) else k}" for k in ks]
     class_columns = sorted({c for row in rows for c in row if c.startswith(("auroc_", "fpr95_"))})
-    columns = report.MAIN_COLUMNS + k_columns + class_columns + ["note"]
+    extra = ["acc_infernal_fams"] if any("acc_infernal_fams" in row for row in rows) else []
+    columns = report.MAIN_COLUMNS + extra + k_columns + class_columns + ["note"]
 
-    shown = ["tool", "version", "families", "accuracy", "macro_f1", "cpu_s", "wall_s", "ms_per_query", "auroc",
-             "fpr_at_95tpr"] + k_columns
+    shown = ["tool", "version", "families", "accuracy", "macro_f1"] + extra + [
+        "cpu_s", "wall_s", "ms_per_query", "startup_cpu_s", "ms_net", "auroc", "fpr_at_95tpr"] + k_columns
     print(f"\n{name}: {len(families)} families, {n_test} test queries, {len(queries) - n_test} negatives "
           f"({', '.join(neg_classes)}); {machine['nproc']} x {machine['cpu']}")
     print(report.text_table(rows, shown))
