@@ -12,7 +12,7 @@ Measured: one-hot encoding of all of them (best of ``--repeat`` runs), and the s
 (which tells a slow code path from a busy machine). Targets: one-hot >= 50,000 hairpins/s;
 matrices >= 1.8x faster on 2 processes than on 1.
 
-    python benchmarks/encode_speed.py                    # defaults: /work/shared/data/mirbase-18, --limit 2000
+    python benchmarks/encode_speed.py                    # defaults: ../shared/data/mirbase-18, --limit 2000
     python benchmarks/encode_speed.py --limit 500 --processes 1,2,4
 """
 
@@ -27,7 +27,7 @@ import time
 from deepmir_tools.encodings import one_hot, structure_matrices
 from deepmir_tools.seqio import read_records
 
-DATA = "/work/shared/data/mirbase-18"
+DATA = os.path.join(os.environ.get("DEEPMIR_DATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")), "mirbase-18")
 ONEHOT_TARGET = 50_000  # hairpins per second
 SPEEDUP_TARGET = 1.8  # 2 processes vs 1
 MIN_FAMILY_HAIRPINS = 7_000

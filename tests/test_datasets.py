@@ -2,7 +2,7 @@
 
 Small copies live in test-data/dataset/ (see test-data/README.md); the checks on whole
 databases (the paper's Table 2 counts, the miRBase 22.1 groups, the mature -> family
-assignment against miRBase's own precursor table) read /work/shared/data and are skipped
+assignment against miRBase's own precursor table) read ../shared/data (beside the checkout) and are skipped
 where it is absent.
 """
 
@@ -33,11 +33,12 @@ MIFAM = str(DATA / "mirbase22-miFam.dat")
 RFAM_LABELLED = str(DATA / "rfam-labelled.fa")
 RFAM_DIR = str(DATA / "rfam")
 
-SHARED = Path("/work/shared/data")
+# The project's shared data lies beside the checkout (../shared/data), in CI as in development.
+SHARED = Path(os.environ.get("DEEPMIR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 RFAM_ALL = SHARED / "rfam-mirna" / "rfam_mirna_all_labeled.fa.gz"
 MIRBASE22 = SHARED / "mirbase-22.1" / "derived"
 MIRBASE18 = SHARED / "mirbase-18"
-needs_shared = pytest.mark.skipif(not RFAM_ALL.exists() or not MIRBASE22.exists(), reason="needs /work/shared/data")
+needs_shared = pytest.mark.skipif(not RFAM_ALL.exists() or not MIRBASE22.exists(), reason="needs ../shared/data")
 
 
 def build(tmp_path: Path, *args: str, name: str = "out") -> Path:
@@ -284,7 +285,7 @@ def test_remote_split_drops_held_out_sequences_similar_to_another_family():
     _check_remote(split, chosen, 0.8)
 
 
-@pytest.mark.skipif(not MIRBASE18.exists(), reason="needs /work/shared/data")
+@pytest.mark.skipif(not MIRBASE18.exists(), reason="needs ../shared/data")
 def test_remote_split_on_mirbase18_families():
     """The invariant on real families of miRBase 18 (those of 30-45 members), checked pair by pair."""
     items = ds.load_mirbase_hairpins(str(MIRBASE18 / "hairpin.fa"), str(MIRBASE18 / "miFam.dat"))
