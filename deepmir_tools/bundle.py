@@ -14,7 +14,6 @@ user's model. Keys (documented in README.md, "File formats"):
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib.resources
 import json
 import os
@@ -28,7 +27,7 @@ from . import __version__
 from .atomic import atomic_output
 from .encodings import ENCODINGS
 from .errors import ModelBundleError
-from .npzformat import FORMAT_VERSION, _load_arrays, parse_meta
+from .npzformat import FORMAT_VERSION, load_npz_arrays, parse_meta, sha256_of_file
 from .models import ARCHITECTURES, build_model
 
 FORMAT_NAME = "deepmir-model"
@@ -94,14 +93,6 @@ def resolve_model(name_or_path: str) -> str:
     return name_or_path
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _group_weights(path: str, arrays: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     layers: dict[str, dict[int, np.ndarray]] = {}
     for key, array in arrays.items():
@@ -151,12 +142,12 @@ def _check_class_count(path: str, meta: dict[str, Any], weights: dict[str, list[
 def load_bundle(name_or_path: str) -> ModelBundle:
     """Load and validate a bundle (a shipped model name or a path); weight shapes are checked lazily."""
     path = resolve_model(name_or_path)
-    arrays = _load_arrays(path)
+    arrays = load_npz_arrays(path)
     meta = parse_meta(path, arrays, FORMAT_NAME)
     _check_meta(path, meta)
     weights = _group_weights(path, arrays)
     _check_class_count(path, meta, weights)
-    return ModelBundle(path=path, meta=meta, weights=weights, sha256=_sha256(path))
+    return ModelBundle(path=path, meta=meta, weights=weights, sha256=sha256_of_file(path))
 
 
 def _rebuild(bundle: ModelBundle):

@@ -33,6 +33,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 import edlib
 
 from .atomic import atomic_output
+from .npzformat import sha256_of_file
 from .errors import DeepMirError, InputFormatError
 from .labels import labelled_header
 from .seqio import SeqRecord, open_binary, read_records
@@ -672,14 +673,6 @@ class DatasetInfo:
     options: dict[str, str]
 
 
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_fasta(path: str, lines: Iterable[tuple[str, str]]) -> None:
     with atomic_output(path) as out:
         for header, seq in lines:
@@ -780,8 +773,8 @@ def describe_sources(paths: Sequence[str]) -> list[str]:
             digest = hashlib.sha256()
             files = rfam_family_files(path)
             for _, member in files:
-                digest.update(f"{os.path.basename(member)}\t{sha256_of(member)}\n".encode())
+                digest.update(f"{os.path.basename(member)}\t{sha256_of_file(member)}\n".encode())
             described.append(f"{os.path.abspath(path)} files={len(files)} sha256_of_file_list={digest.hexdigest()}")
         else:
-            described.append(f"{os.path.abspath(path)} sha256={sha256_of(path)}")
+            described.append(f"{os.path.abspath(path)} sha256={sha256_of_file(path)}")
     return described

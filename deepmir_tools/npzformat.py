@@ -109,7 +109,8 @@ def _check_zip_signature(path: str) -> None:
         raise InputFormatError(f"{path}: not an NPZ file (no zip archive signature)")
 
 
-def _load_arrays(path: str) -> dict[str, np.ndarray]:
+def load_npz_arrays(path: str) -> dict[str, np.ndarray]:
+    """All arrays of an NPZ file, read with ``allow_pickle=False``; file problems become clear errors."""
     _check_zip_signature(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -167,7 +168,7 @@ def _check_shapes(path: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]
 
 def read_encoded(path: str) -> EncodedSet:
     """Load and validate an NPZ v1 encoded set (``allow_pickle=False``)."""
-    arrays = _load_arrays(path)
+    arrays = load_npz_arrays(path)
     missing = REQUIRED_KEYS - arrays.keys()
     if missing:
         raise InputFormatError(f"{path}: missing arrays: {', '.join(sorted(missing))}")
