@@ -40,7 +40,8 @@ def _collect(records: Iterable[SeqRecord], policy: LengthPolicy, labels_mode: st
             labelled = family is not None
         if labelled and family is None:
             where = f"{source}: " if source else ""
-            raise InputFormatError(f"{where}record '{segment.id}' (line {segment.line}) has no family= label; use --labels ignore")
+            hint = "use --labels ignore" if labels_mode == "auto" else "expected '>ID family=ACCESSION name=NAME'"
+            raise InputFormatError(f"{where}record '{segment.id}' (line {segment.line}) has no family= label; {hint}")
         if labelled:
             families.append(family)  # type: ignore[arg-type]
         segments.append(segment)

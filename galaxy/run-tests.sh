@@ -34,6 +34,7 @@ rm -rf "$OUT/tmp"                                  # planemo leaves temporary Ga
 mkdir -p "$OUT"/{ws,db,tmp} "$REPORTS"
 # planemo and galaxy-tool-util leave temporary inputs and logs in $TMPDIR: keep them in our folder.
 export TMPDIR=$OUT/tmp
+rm -rf "$OUT/tasked-tools"                          # left by older versions of this script
 t0=$(date +%s)
 stamp() { echo "[galaxy $(( $(date +%s) - t0 ))s] $*"; }
 # pip without the mirror's "Location ... is ignored" noise; pipefail keeps pip's own exit status
@@ -112,8 +113,7 @@ chmod +x "$SHIM/run.sh" "$SHIM/extract_dataset_parts.sh"
 TASKED_ARGS=()
 if [ "${DEEPMIR_GALAXY_TASKED:-0}" = 1 ]; then
   export DEEPMIR_GALAXY_TASKED
-  TASKED_DIR=$OUT/tasked-tools
-  rm -rf "$TASKED_DIR" && mkdir -p "$TASKED_DIR"
+  TASKED_DIR=$(mktemp -d "${TMPDIR:-/tmp}/deepmir-tasked-tools.XXXXXX")   # a temporary copy, never linted or shipped
   cp "$HERE/macros.xml" "$TASKED_DIR/"
   ln -s "$HERE/test-data" "$TASKED_DIR/test-data"
   sed 's/split_size="50000"/split_size="8"/' "$HERE/deepmir_classify_chunked.xml" > "$TASKED_DIR/deepmir_classify_chunked.xml"
@@ -141,7 +141,8 @@ cd "$HERE"
 if [ -n "${DEEPMIR_GALAXY_TOOLS:-}" ]; then
   read -r -a TOOL_XMLS <<< "$DEEPMIR_GALAXY_TOOLS"
 else
-  mapfile -t TOOL_XMLS < <("${PLANEMO[@]}" ci_find_tools "$HERE" | xargs -n1 basename | sort)
+  # the tool XMLs of this folder only (not macros.xml, nothing under .planemo/)
+  mapfile -t TOOL_XMLS < <(grep -l '^<tool ' "$HERE"/*.xml | xargs -n1 basename | sort)
 fi
 [ "${#TOOL_XMLS[@]}" -gt 0 ] || { echo "no tool XML found in $HERE"; exit 1; }
 # Offline: the network checks (--doi, --urls, --conda_requirements, --biocontainer) are opt-in and left out;
