@@ -112,13 +112,7 @@ def atomic_output(path: str, mode: str = "w") -> Iterator[IO]:
             yield _StreamOnly(handle) if "b" in mode else handle
             handle.flush()
         return
-    directory = _check_output_dir(path)
-    try:
-        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
-    except OSError as exc:
-        from .errors import DeepMirError
-
-        raise DeepMirError(f"{path}: cannot write output: {exc.strerror}") from exc
+    fd, temp = _temp_beside(path)
     LIVE_TEMP_FILES.add(temp)
     try:
         with _medium_errors(path), os.fdopen(fd, mode, **kwargs) as handle:
@@ -135,6 +129,17 @@ def atomic_output(path: str, mode: str = "w") -> Iterator[IO]:
         LIVE_TEMP_FILES.discard(temp)
 
 
+def _temp_beside(path: str) -> tuple[int, str]:
+    """A new temporary file in the directory of ``path`` (so that the final rename is atomic)."""
+    directory = _check_output_dir(path)
+    try:
+        return tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    except OSError as exc:
+        from .errors import DeepMirError
+
+        raise DeepMirError(f"{path}: cannot write output: {exc.strerror}") from exc
+
+
 def check_writable(path: str) -> None:
     """Fail now, not after hours of work, if ``path`` cannot be written atomically later.
 
@@ -143,13 +148,7 @@ def check_writable(path: str) -> None:
     """
     if path == "-" or _is_special_file(path):
         return
-    directory = _check_output_dir(path)
-    try:
-        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
-    except OSError as exc:
-        from .errors import DeepMirError
-
-        raise DeepMirError(f"{path}: cannot write output: {exc.strerror}") from exc
+    fd, temp = _temp_beside(path)
     os.close(fd)
     os.unlink(temp)
 
