@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import proc
-from proc import PeerError, Timing
+from proc import Timing
 from seqs import Record, read_fasta, write_fasta
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -330,6 +330,18 @@ def rescale_infernal(rows: list[dict], scaling: list[dict], n_families: int) -> 
 
 # ---------------------------------------------------------------------------------------------- main
 
+def cache_state(rows: list[dict]) -> str:
+    """Whether this run built the Infernal models / trained deepmir itself or took them from the cache."""
+    built = [r for r in rows if r.get("tool") in ("infernal (lowest E)", "deepmir (1 thread)") and "cpu_s" in r
+             and "given (not trained by this run)" not in r.get("note", "")]
+    if not built:
+        return "no cached builds involved"
+    cached = [r["tool"].split(" (")[0] for r in built if "build from cache" in r.get("note", "")]
+    fresh = [r["tool"].split(" (")[0] for r in built if "build from cache" not in r.get("note", "")]
+    return "; ".join(filter(None, [f"built: {', '.join(fresh)}" if fresh else "",
+                                   f"from cache: {', '.join(cached)}" if cached else ""]))
+
+
 def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
     started = time.time()
     machine = report.machine_info()
@@ -378,7 +390,7 @@ def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
         print(report.text_table(scaling, report.SCALING_COLUMNS[1:]))
 
     versions = "; ".join(sorted({f"{r['tool'].split(' (')[0]} {r['version']}" for r in rows if r.get("version")}))
-    infernal_note = ""
+    infernal_note = f"Infernal not run (--tools {args.tools})"
     if "infernal" in args.tools:
         infernal_note = (f"Infernal: CMs for {len(infernal_subset(args, order))} of {len(families)} families "
                          f"(seeded), accuracy/AUROC on those families' test queries + all negatives, ms/query "
@@ -390,7 +402,7 @@ def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
             "queries": f"{n_test} test queries" + (f" (seeded sample of the test split)" if max_test else ""),
             "negatives": f"{len(queries) - n_test} ({', '.join(neg_classes)}; up to {args.neg_per_class} "
                          f"per class, seeded)",
-            "versions": versions, "notes": infernal_note, "elapsed": f"{time.time() - started:.0f} s"}
+            "versions": versions, "notes": infernal_note, "elapsed": f"{time.time() - started:.0f} s ({cache_state(rows)})"}
     os.makedirs(args.results_dir, exist_ok=True)
     tsv = os.path.join(args.results_dir, f"peers-{name}.tsv")
     report.write_tsv(tsv, rows, columns, meta)
