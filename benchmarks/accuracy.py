@@ -29,6 +29,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from deepmir_tools.labels import family_of  # noqa: E402
+from deepmir_tools.metrics import accuracy, macro_f1  # noqa: E402
 DATA = Path(os.environ.get("DEEPMIR_DATA", REPO.parent / "shared" / "data"))
 RESULTS = HERE / "results"
 WORK = RESULTS / "work"
@@ -59,17 +63,13 @@ def labels_of(fasta: Path) -> dict[str, str]:
     out = {}
     for line in fasta.read_text().splitlines():
         if line.startswith(">"):
-            fields = line[1:].split()
-            family = next(f.split("=", 1)[1] for f in fields[1:] if f.startswith("family="))
-            out[fields[0]] = family
+            record_id, _, description = line[1:].partition(" ")
+            out[record_id] = family_of(description)[0]
     return out
 
 
 def score(calls: Path, truth: dict[str, str]) -> tuple[float, float, int]:
     """Accuracy and macro F1 (%) of a classification TSV against the true families."""
-    sys.path.insert(0, str(REPO))
-    from deepmir_tools.metrics import accuracy, macro_f1
-
     rows = [line.split("\t") for line in calls.read_text().splitlines()[2:]]
     predicted = {row[0]: row[2] for row in rows}
     families = sorted(set(truth.values()) | set(predicted.values()))

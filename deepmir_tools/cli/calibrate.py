@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Sequence
 
 from .. import __version__
@@ -59,7 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..errors import DeepMirError
     from ..models import configure_tensorflow
     from ..scoring import Scorer
-    import os
 
     if os.path.exists(args.output) and os.path.samefile(args.output, resolve_model(args.model)):
         raise DeepMirError(f"{args.output}: refusing to overwrite the input model; choose another output name")
