@@ -87,14 +87,20 @@ def record(experiment: str, ours: tuple[float, float, int], paper: tuple[float, 
     paper_text = f"paper {paper[0]:.2f}% / {paper[1]:.2f}" if paper else "paper -"
     print(f"{experiment:<36} ours {acc:6.2f}% / F1 {f1:6.2f}  (n={n}, train {seconds:.0f} s)   {paper_text}  {note}",
           flush=True)
+    append_row("accuracy.tsv", ["experiment", "accuracy", "macro_f1", "n", "train_seconds", "paper_accuracy", "paper_f1", "note"],
+               [experiment, f"{acc:.2f}", f"{f1:.2f}", n, f"{seconds:.0f}", paper[0] if paper else "",
+                paper[1] if paper else "", note])
+
+
+def append_row(name: str, columns: list[str], values: list) -> None:
+    """Append one dated row to results/<name>, writing the header line first if the file is new."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "accuracy.tsv"
+    path = RESULTS / name
     new = not path.exists()
     with path.open("a") as handle:
         if new:
-            handle.write("date\texperiment\taccuracy\tmacro_f1\tn\ttrain_seconds\tpaper_accuracy\tpaper_f1\tnote\n")
-        handle.write(f"{datetime.date.today()}\t{experiment}\t{acc:.2f}\t{f1:.2f}\t{n}\t{seconds:.0f}\t"
-                     f"{paper[0] if paper else ''}\t{paper[1] if paper else ''}\t{note}\n")
+            handle.write("\t".join(["date", *columns]) + "\n")
+        handle.write("\t".join(str(v) for v in [datetime.date.today(), *values]) + "\n")
 
 
 def train_and_test(name: str, split: Path, train_args: list[str], threads: int) -> tuple[tuple[float, float, int], float, Path]:

@@ -8,6 +8,7 @@ RNA-seq library holds of these RNAs: read-sized fragments), for calibrating the 
 
   python benchmarks/make_negatives.py --ood-fasta split/ood.fa --out negatives/ [--fragments 18-26]
 
+With --part 2 it writes the next block of the same seeded shuffle: negatives disjoint from --part 1's.
 Prints the matching `--ood LABEL=FILE` arguments for deepmir-calibrate on stdout.
 """
 
@@ -50,6 +51,9 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=1500)
     parser.add_argument("--fragments", help="MIN-MAX: replace each record by a random fragment of that length")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--part", type=int, default=1,
+                        help="which block of --per-class records of the seeded shuffle: 1 for calibration, 2 for a "
+                             "disjoint held-out evaluation set (smaller where a class has < 2 x --per-class records)")
     args = parser.parse_args()
     groups = by_class(DATA / "ncrna-negatives" / "rfam-ncrna.fa", lambda r: r.id.split("|")[0])
     groups["tRNA_GtRNAdb"] = [r for rs in by_class(DATA / "ncrna-negatives" / "gtrnadb-trna" / "trna_all_labeled.fa",
@@ -64,7 +68,7 @@ def main() -> None:
         rng = random.Random(f"{args.seed}:{label}")
         records = sorted(groups[label])
         rng.shuffle(records)
-        chosen = records[: args.per_class]
+        chosen = records[(args.part - 1) * args.per_class : args.part * args.per_class]
         path = args.out / f"{label}.fa"
         with path.open("w") as handle:
             for record_id, seq in chosen:

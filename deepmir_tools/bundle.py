@@ -63,6 +63,11 @@ class ModelBundle:
         return float(self.meta["threshold"]["value"])
 
     @property
+    def temperature(self) -> float:
+        """Softmax temperature the threshold was chosen at (1 = plain softmax; absent in older bundles)."""
+        return float(self.meta["threshold"].get("temperature", 1.0))
+
+    @property
     def architecture(self) -> str:
         return self.meta["architecture"]
 

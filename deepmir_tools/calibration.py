@@ -57,12 +57,13 @@ class Calibration:
     curve: RocCurve
     in_dist: ScoredGroup
     ood: list[ScoredGroup]
+    temperature: float = 1.0  # softmax temperature of the scores (energy ignores it)
     summary: dict[str, Any] = field(default_factory=dict)
 
 
 def _score(scorer: Scorer, label: str, ids: list[str], seqs: list[str], true=None, x=None) -> ScoredGroup:
-    logits = scorer.encoded_scores(x) if x is not None else scorer.scores(seqs)
-    return ScoredGroup(label, ids, softmax(logits.astype(np.float64)), energy_score(logits.astype(np.float64)), true)
+    logits = (scorer.encoded_scores(x) if x is not None else scorer.scores(seqs)).astype(np.float64)
+    return ScoredGroup(label, ids, softmax(logits, scorer.temperature), energy_score(logits), true)
 
 
 def _fasta_segments(path: str, max_len: int) -> list:
@@ -118,7 +119,7 @@ def score_ood(scorer: Scorer, specs: Iterable[str]) -> list[ScoredGroup]:
 
 
 def calibrate(in_dist: ScoredGroup, ood: list[ScoredGroup], score: str, method: str,
-              target_fpr: float = 0.05, fixed: float | None = None) -> Calibration:
+              target_fpr: float = 0.05, fixed: float | None = None, temperature: float = 1.0) -> Calibration:
     """Pick the threshold on the pooled ROC; ``fixed`` is reported at its own operating point."""
     if not ood:
         raise DeepMirError("at least one out-of-distribution file (--ood) is needed to calibrate")
@@ -136,7 +137,7 @@ def calibrate(in_dist: ScoredGroup, ood: list[ScoredGroup], score: str, method: 
             threshold = float(np.nextafter(positive.max(initial=negative.max()), np.inf))
     tpr = float(np.mean(positive >= threshold))
     fpr = float(np.mean(negative >= threshold))
-    return Calibration(score, method, threshold, tpr, fpr, curve, in_dist, ood)
+    return Calibration(score, method, threshold, tpr, fpr, curve, in_dist, ood, temperature)
 
 
 def metrics_rows(result: Calibration, classes: list[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
@@ -152,6 +153,7 @@ def metrics_rows(result: Calibration, classes: list[tuple[str, str]]) -> list[tu
          f"{float(np.mean(accepted & (group.true == group.predicted))):.6f}"),
         ("overall", "threshold", result.score, f"{result.threshold:.6g}"),
         ("overall", "threshold", "method", result.method),
+        ("overall", "threshold", "temperature", f"{result.temperature:g}"),
         ("overall", "threshold", "tpr", f"{result.tpr:.6f}"),
         ("overall", "threshold", "fpr", f"{result.fpr:.6f}"),
     ]
@@ -191,6 +193,7 @@ def threshold_record(result: Calibration, in_path: str, ood_specs: list[str], ta
     return {
         "value": result.threshold,
         "score": result.score,
+        "temperature": result.temperature,
         "method": result.method if result.method != "target-fpr" else f"target FPR {target_fpr:g}",
         "tpr": round(result.tpr, 6),
         "fpr": round(result.fpr, 6),

@@ -96,9 +96,11 @@ class Classifier:
         self.bundle = bundle
         self.options = options
         self.threshold = bundle.threshold if options.threshold is None else options.threshold
-        # A bundle calibrated on the energy score decides on energy; the TSV still reports max softmax.
+        # A bundle calibrated on the energy score decides on energy; the TSV still reports max softmax
+        # (of logits / temperature when the threshold was chosen with temperature scaling).
         self.uses_energy = bundle.meta["threshold"].get("score", "softmax") == "energy"
-        self.scorer = Scorer(bundle, options.batch_size, logits=self.uses_energy)
+        self.temperature = bundle.temperature
+        self.scorer = Scorer(bundle, options.batch_size, logits=self.uses_energy or self.temperature != 1.0)
         self.max_len = bundle.encoding["max_len"]
         self.cache: dict[str, tuple[tuple[int, ...], tuple[float, ...], float]] = {}
         self.skipped = 0
@@ -116,10 +118,11 @@ class Classifier:
 
     def _probabilities_and_decision(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Softmax probabilities and the score the threshold applies to (max softmax or energy)."""
-        if self.uses_energy:
-            logits = raw.astype(np.float64)
-            return softmax(logits), energy_score(logits)
-        return raw, raw.max(axis=1)
+        if not self.scorer.logits:
+            return raw, raw.max(axis=1)
+        logits = raw.astype(np.float64)
+        probabilities = softmax(logits, self.temperature)
+        return probabilities, energy_score(logits) if self.uses_energy else probabilities.max(axis=1)
 
     def _status(self, score: float) -> str:
         return ACCEPTED if not self.options.reject or score >= self.threshold else REJECTED

@@ -26,7 +26,7 @@ def score_histograms(result: Calibration) -> bytes:
     for group, scores in zip(groups, values):
         axis.hist(scores, bins=bins, histtype="step", density=True, linewidth=1.5, label=f"{group.label} (n={len(scores)})")
     axis.axvline(result.threshold, color="black", linestyle="--", label=f"threshold {result.threshold:.4g}")
-    axis.set_xlabel("max softmax" if result.score == "softmax" else "energy score")
+    axis.set_xlabel(("max softmax" if result.temperature == 1 else f"max softmax (T={result.temperature:g})") if result.score == "softmax" else "energy score")
     axis.set_ylabel("density")
     axis.set_yscale("log")
     axis.legend(fontsize=8)

@@ -247,6 +247,54 @@ def test_energy_bundle_drives_classify(run_main, data):
     assert {row["status"] for row in rows} == {"accepted", "rejected"}
 
 
+def tempered_max_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+    scaled = logits / temperature
+    probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    return (probs / probs.sum(axis=1, keepdims=True)).max(axis=1)
+
+
+def test_temperature_scaled_bundle_drives_classify(run_main, data):
+    tmp = data["tmp"]
+    meta, _ = calibrate(run_main, data, tmp / "t3.npz", "--temperature", "3", "--target-fpr", "0.1", "--metrics",
+                        tmp / "t3-metrics.tsv", "-q")
+    pos = tempered_max_softmax(data["in_logits"], 3)
+    neg = np.concatenate([tempered_max_softmax(l, 3) for l in data["ood_logits"].values()])
+    record = meta["threshold"]
+    assert record["temperature"] == 3 and record["score"] == "softmax"
+    assert record["value"] == pytest.approx(threshold_at_fpr(pos, neg, 0.1), abs=1e-5)
+    assert record["auroc"] == pytest.approx(pairwise_auroc(pos, neg), abs=1e-6)
+    assert pos.max() < data["in_softmax"].max(axis=1).max()  # T > 1 flattens the softmax
+    _, _, rows = read_tsv("#\n" + (tmp / "t3-metrics.tsv").read_text())
+    assert {(r["name"], r["metric"]): r["value"] for r in rows}["threshold", "temperature"] == "3"
+    # classify with the tempered bundle: scores are max softmax(logits / 3), decisions against its threshold
+    records = read_fasta(TEST_FA) + read_fasta(tmp / "unseen.fa")
+    (tmp / "t3.fa").write_text("".join(f">{rid}\n{seq}\n" for rid, seq in records))
+    result = run_main("deepmir-classify", "-m", tmp / "t3.npz", tmp / "t3.fa", "-o", tmp / "t3.tsv", "-q")
+    assert result.code == 0, result.err
+    _, _, rows = read_tsv(tmp / "t3.tsv")
+    expected = tempered_max_softmax(np.concatenate([data["in_logits"], data["ood_logits"]["unseen_family"]]), 3)
+    assert [float(row["score"]) for row in rows] == pytest.approx(expected, abs=1e-5)
+    clear = np.abs(expected - record["value"]) > 1e-4
+    statuses = np.array([row["status"] for row in rows])
+    assert statuses[clear].tolist() == ["accepted" if e >= record["value"] else "rejected" for e in expected[clear]]
+    # re-calibrating without --temperature keeps the bundle's temperature
+    again, _ = calibrate_from(run_main, data, tmp / "t3.npz", tmp / "t3-again.npz")
+    assert again["threshold"]["temperature"] == 3
+
+
+def calibrate_from(run_main, data, model: Path, out: Path):
+    result = run_main(PROG, "-m", model, "--in-dist", TEST_FA, *data["ood_args"], "-o", out, "-q")
+    assert result.code == 0, result.err
+    return bundle_meta(out), result
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "nan"])
+def test_bad_temperature_is_a_usage_error(run_main, data, tmp_path, value):
+    result = run_main(PROG, "-m", MODEL, "--in-dist", TEST_FA, *data["ood_args"], "-o", tmp_path / "x.npz",
+                      "--temperature", value)
+    assert result.code == 2 and "--temperature" in result.err and not (tmp_path / "x.npz").exists()
+
+
 @pytest.mark.parametrize("spelling", ["same", "dotted", "symlink"])
 def test_refuses_to_overwrite_the_input_model(run_main, data, tmp_path, spelling):
     model = tmp_path / "model.npz"

@@ -84,13 +84,17 @@ def classify_file(run_main, tmp: Path, records_or_path, *options: str, name: str
 # --- scores -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend", ["tables", "keras"])
 @pytest.mark.parametrize("batch_size", [5, 256])
-def test_bucketed_scores_equal_200_padded_scores(tiny_bundle, mixed_records, batch_size):
+def test_bucketed_scores_equal_200_padded_scores(tiny_bundle, mixed_records, batch_size, backend, monkeypatch):
+    monkeypatch.setenv("DEEPMIR_ONEHOT_BACKEND", backend)
     seqs = [seq for _, seq in mixed_records]
     assert min(map(len, seqs)) == 1 and max(map(len, seqs)) == 200 and any(184 < len(s) < 200 for s in seqs)
     reference = padded_softmax(tiny_bundle.keras_model(), seqs)
     normalised = [s.upper().replace("T", "U") for s in seqs]
-    scores = Scorer(tiny_bundle, batch_size=batch_size).scores(normalised)
+    scorer = Scorer(tiny_bundle, batch_size=batch_size)
+    assert (scorer.tables is None) == (backend == "keras")
+    scores = scorer.scores(normalised)
     np.testing.assert_allclose(scores, reference, atol=1e-5, rtol=0)
     np.testing.assert_allclose(scores.sum(axis=1), 1, atol=1e-5)
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..atomic import atomic_output, check_writable
-from .common import add_threads, make_parser, positive_int, probability, run, say
+from .common import add_threads, make_parser, positive_float, positive_int, probability, run, say
 
 PROG = "deepmir-calibrate"
 EXAMPLES = """\
@@ -16,6 +16,7 @@ EXAMPLES = """\
   deepmir-calibrate -m hairpin --in-dist test.fa --ood snoRNA_CD=sno.fa --method max-f -o hairpin-maxf.npz \\
       --roc roc.tsv --metrics metrics.tsv --report report.html
   deepmir-calibrate -m model.npz --in-dist test.fa --ood negatives.fa --score energy -o energy-model.npz
+  deepmir-calibrate -m model.npz --in-dist val.fa --ood negatives.fa --temperature 2 -o t2-model.npz
 """
 
 
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "or the file name does (repeatable)")
     parser.add_argument("-o", "--output", required=True, help="calibrated model bundle to write (never the input)")
     parser.add_argument("--score", choices=("softmax", "energy"), default="softmax", help="score to threshold")
+    parser.add_argument("--temperature", type=positive_float, default=None,
+                        help="softmax temperature: score = max softmax(logits / T); T > 1 often separates unknown "
+                             "sequences better (default: the model's, 1 for an uncalibrated model)")
     parser.add_argument("--method", choices=("target-fpr", "max-f", "fixed"), default="target-fpr")
     parser.add_argument("--target-fpr", type=probability, default=0.05, help="false positive rate for --method target-fpr")
     parser.add_argument("--threshold", type=float, help="the threshold itself (implies --method fixed)")
@@ -68,11 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_writable(path)
     configure_tensorflow(args.threads, deterministic=True)
     bundle = load_bundle(args.model)
-    scorer = Scorer(bundle, args.batch_size, logits=True)
+    temperature = bundle.temperature if args.temperature is None else args.temperature
+    scorer = Scorer(bundle, args.batch_size, logits=True, temperature=temperature)
     in_dist = score_in_distribution(scorer, args.in_dist)
     ood = score_ood(scorer, args.ood)
     method = "fixed" if args.threshold is not None else args.method
-    result = calibrate(in_dist, ood, args.score, method, args.target_fpr, args.threshold)
+    result = calibrate(in_dist, ood, args.score, method, args.target_fpr, args.threshold, temperature)
     record = threshold_record(result, args.in_dist, args.ood, args.target_fpr)
     with_threshold(bundle, record, args.output, bundle_threshold_extra(bundle, result))
     if args.roc:

@@ -86,16 +86,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     classifier = Classifier(bundle, options)
     windows = args.long == "window"
     tally, status_counts = Tally(), {}
+    classes = bundle.classes  # a property that builds a list: once, not once per read
     with atomic_output(args.output) as out:
         out.write(tsv_header(bundle, classifier.threshold, options.reject, __version__) + "\n")
         out.write("\t".join(tsv_columns(options.top_k, windows)) + "\n")
         for call in _progress(args, _calls(args, classifier)):
-            out.write(tsv_row(call, bundle.classes, options.top_k, windows) + "\n")
+            out.write(tsv_row(call, classes, options.top_k, windows) + "\n")
             status_counts[call.status] = status_counts.get(call.status, 0) + 1
-            tally.add(call, bundle.classes[call.families[0]][0] if call.status == "accepted" else call.status)
+            tally.add(call, classes[call.families[0]][0] if call.status == "accepted" else call.status)
     if args.counts:
         with atomic_output(args.counts) as handle:
-            handle.write("\n".join(counts_table(tally, bundle.classes)) + "\n")
+            handle.write("\n".join(counts_table(tally, classes)) + "\n")
     summary = ", ".join(f"{count} {status}" for status, count in sorted(status_counts.items())) or "no sequences"
     say(args, f"{PROG}: {summary} (model {bundle.name}, threshold {classifier.threshold:g})")
     return 0

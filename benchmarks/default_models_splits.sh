@@ -1,0 +1,14 @@
+# Sourced by train_default_models.sh and evaluate_default_models.sh: the work folder and the miRBase 22.1 splits of
+# the shipped models (families >= 10 members, random 70/10/20 per family, seed 7), built there if missing.
+# Expects HERE (the benchmarks folder) and the script's first argument (WORKDIR) as $1.
+REPO=$(dirname "$HERE")
+DATA=${DEEPMIR_DATA:-$REPO/../shared/data}
+WORK=${1:-$HERE/results/default-models}
+M22=$DATA/mirbase-22.1/derived
+PY=${PYTHON:-python3}
+mkdir -p "$WORK"
+cd "$WORK"
+common=(--hairpins "$M22/hairpin.fa" --families "$M22/miFam.dat" --min-members 10 --split random
+        --test-fraction 0.2 --val-fraction 0.1 --seed 7)
+[ -f hairpin-split/test.fa ] || deepmir-dataset mirbase "${common[@]}" -O hairpin-split
+[ -f mature-split/test.fa ] || deepmir-dataset mirbase "${common[@]}" --matures "$M22/mature.fa" --kind mature -O mature-split
