@@ -1,7 +1,7 @@
 """Softmax scores of sequences under a model bundle, fast and exact.
 
-One-hot inputs are grouped by length and each group is padded only to its own length
-plus the widest kernel (capped at the model length). With global max pooling this gives
+One-hot inputs are grouped by length and each group is padded to at least its longest
+length plus the widest kernel (rounded up to a few fixed widths, capped at the model length). With global max pooling this gives
 exactly the scores of the paper's fixed 200-nt padding: every window the 200-padded input
 has is present (windows lying wholly in padding all give the same ReLU(bias) value, and at
 least one of them is kept), and no other window is added.
