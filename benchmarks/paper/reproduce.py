@@ -142,6 +142,8 @@ def calibrate_fig7(label: str, model: Path, args: argparse.Namespace) -> None:
              "--metrics", str(metrics), "--report", str(report_dir / f"{label}-report.html"),
              "--threads", str(args.threads), "-q")
     values = {(row[1], row[2]): row[3] for row in csv.reader(metrics.open(), delimiter="\t") if len(row) == 4}
+    columns = [("threshold", "softmax"), ("threshold", "tpr"), ("threshold", "fpr"), ("pooled-ood/softmax", "auroc"),
+               ("unseen_family", "auroc_softmax"), ("tRNA", "auroc_softmax"), ("snoRNA_CD", "auroc_softmax")]
     acc.append_row("fig7.tsv", ["model", "threshold", "tpr", "fpr", "auroc_pooled", "auroc_unseen", "auroc_tRNA",
                                 "auroc_snoRNA_CD"], [label] + [values.get(c, "") for c in columns])
     print(f"fig7 {label}: " + ", ".join(f"{c[0]} {c[1]} {values.get(c, '-')}" for c in columns) + f"   paper: {FIG7_PAPER}")
