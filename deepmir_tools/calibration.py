@@ -61,9 +61,11 @@ class Calibration:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _score(scorer: Scorer, label: str, ids: list[str], seqs: list[str], true=None, x=None) -> ScoredGroup:
+def _score(scorer: Scorer, temperature: float, label: str, ids: list[str], seqs: list[str], true=None,
+           x=None) -> ScoredGroup:
+    """Scores of one group; ``scorer`` must return logits (``Scorer(..., logits=True)``)."""
     logits = (scorer.encoded_scores(x) if x is not None else scorer.scores(seqs)).astype(np.float64)
-    return ScoredGroup(label, ids, softmax(logits, scorer.temperature), energy_score(logits), true)
+    return ScoredGroup(label, ids, softmax(logits, temperature), energy_score(logits), true)
 
 
 def _fasta_segments(path: str, max_len: int) -> list:
@@ -71,8 +73,10 @@ def _fasta_segments(path: str, max_len: int) -> list:
     return list(LengthPolicy(max_len, "truncate").segments(read_records(path)))
 
 
-def score_in_distribution(scorer: Scorer, path: str) -> ScoredGroup:
-    """Labelled held-out sequences whose family the model knows (others are out of scope)."""
+def score_in_distribution(scorer: Scorer, path: str, temperature: float = 1.0) -> ScoredGroup:
+    """Labelled held-out sequences whose family the model knows (others are out of scope).
+
+    The softmax scores are of logits / ``temperature``."""
     classes = {accession: index for index, (accession, _) in enumerate(scorer.bundle.classes)}
     if path.endswith(".npz"):
         data = read_encoded(path)
@@ -81,7 +85,7 @@ def score_in_distribution(scorer: Scorer, path: str) -> ScoredGroup:
         accessions = [split_class_entry(data.classes[label])[0] for label in data.labels]
         rows = [i for i, acc in enumerate(accessions) if acc in classes]
         true = np.array([classes[accessions[i]] for i in rows], dtype=np.int64)
-        return _score(scorer, "in-distribution", [str(data.ids[i]) for i in rows], [], true, data.x[rows])
+        return _score(scorer, temperature, "in-distribution", [str(data.ids[i]) for i in rows], [], true, data.x[rows])
     ids, seqs, true = [], [], []
     for segment in _fasta_segments(path, scorer.encoding["max_len"]):
         family = family_of(segment.description)
@@ -93,7 +97,7 @@ def score_in_distribution(scorer: Scorer, path: str) -> ScoredGroup:
             true.append(classes[family[0]])
     if not ids:
         raise DeepMirError(f"{path}: no sequence belongs to a family of model '{scorer.bundle.name}'")
-    return _score(scorer, "in-distribution", ids, seqs, np.array(true, dtype=np.int64))
+    return _score(scorer, temperature, "in-distribution", ids, seqs, np.array(true, dtype=np.int64))
 
 
 def parse_ood_spec(spec: str) -> tuple[str | None, str]:
@@ -104,8 +108,8 @@ def parse_ood_spec(spec: str) -> tuple[str | None, str]:
     return None, spec
 
 
-def score_ood(scorer: Scorer, specs: Iterable[str]) -> list[ScoredGroup]:
-    """One group per OOD class, in order of first appearance."""
+def score_ood(scorer: Scorer, specs: Iterable[str], temperature: float = 1.0) -> list[ScoredGroup]:
+    """One group per OOD class, in order of first appearance (softmax scores of logits / ``temperature``)."""
     grouped: dict[str, tuple[list[str], list[str]]] = {}
     for spec in specs:
         label, path = parse_ood_spec(spec)
@@ -115,7 +119,7 @@ def score_ood(scorer: Scorer, specs: Iterable[str]) -> list[ScoredGroup]:
             ids, seqs = grouped.setdefault(name, ([], []))
             ids.append(segment.id)
             seqs.append(segment.seq)
-    return [_score(scorer, name, ids, seqs) for name, (ids, seqs) in grouped.items()]
+    return [_score(scorer, temperature, name, ids, seqs) for name, (ids, seqs) in grouped.items()]
 
 
 def calibrate(in_dist: ScoredGroup, ood: list[ScoredGroup], score: str, method: str,

@@ -1,8 +1,8 @@
 """Softmax scores of sequences under a model bundle, fast and exact.
 
 One-hot inputs are grouped by length and each group is padded to at least its longest
-length plus the widest kernel (rounded up to a few fixed widths, capped at the model length). With global max pooling this gives
-exactly the scores of the paper's fixed 200-nt padding: every window the 200-padded input
+length plus the widest kernel (rounded up to a few fixed widths, capped at the model
+length). With global max pooling this gives exactly the scores of the paper's fixed 200-nt padding: every window the 200-padded input
 has is present (windows lying wholly in padding all give the same ReLU(bias) value, and at
 least one of them is kept), and no other window is added.
 
@@ -36,11 +36,10 @@ def padded_length(longest: int, kernel: int, max_len: int) -> int:
 class Scorer:
     """Batched softmax scores of a bundle's Keras model (built once, reused)."""
 
-    def __init__(self, bundle: ModelBundle, batch_size: int = 256, logits: bool = False, temperature: float = 1.0):
+    def __init__(self, bundle: ModelBundle, batch_size: int = 256, logits: bool = False):
         """``logits=True`` returns pre-softmax logits instead of probabilities (for energy scores and
-        temperature scaling); ``temperature`` is what callers divide those logits by before the softmax."""
+        temperature scaling, which callers apply)."""
         self.bundle = bundle
-        self.temperature = temperature
         self.batch_size = batch_size
         self.model = bundle.keras_model()
         self.encoding = bundle.encoding

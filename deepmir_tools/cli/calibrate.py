@@ -73,9 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_tensorflow(args.threads, deterministic=True)
     bundle = load_bundle(args.model)
     temperature = bundle.temperature if args.temperature is None else args.temperature
-    scorer = Scorer(bundle, args.batch_size, logits=True, temperature=temperature)
-    in_dist = score_in_distribution(scorer, args.in_dist)
-    ood = score_ood(scorer, args.ood)
+    scorer = Scorer(bundle, args.batch_size, logits=True)
+    in_dist = score_in_distribution(scorer, args.in_dist, temperature)
+    ood = score_ood(scorer, args.ood, temperature)
     method = "fixed" if args.threshold is not None else args.method
     result = calibrate(in_dist, ood, args.score, method, args.target_fpr, args.threshold, temperature)
     record = threshold_record(result, args.in_dist, args.ood, args.target_fpr)
