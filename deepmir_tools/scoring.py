@@ -2,9 +2,10 @@
 
 One-hot inputs are grouped by length and each group is padded to at least its longest
 length plus the widest kernel (rounded up to a few fixed widths, capped at the model
-length). With global max pooling this gives exactly the scores of the paper's fixed 200-nt padding: every window the 200-padded input
-has is present (windows lying wholly in padding all give the same ReLU(bias) value, and at
-least one of them is kept), and no other window is added.
+length). With global max pooling this gives exactly the scores of the paper's fixed
+200-nt padding: every window the 200-padded input has is present (windows lying wholly in
+padding all give the same ReLU(bias) value, and at least one of them is kept), and no
+other window is added.
 
 One-hot models run through :mod:`kmer_tables` (table look-ups compiled with XLA, ~1.6x
 faster than Keras' Conv1D on CPU); ``DEEPMIR_ONEHOT_BACKEND=keras`` runs the Keras model

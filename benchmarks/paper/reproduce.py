@@ -31,6 +31,7 @@ import csv
 import datetime
 import os
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -127,8 +128,6 @@ def fig7_negatives() -> list[str]:
     out = WORK / "fig7-negatives"
     split = acc.rfam("rfam-60")
     if not (out / "unseen_family.fa").exists():
-        import subprocess
-
         subprocess.run([sys.executable, str(HERE.parent / "make_negatives.py"), "--out", str(out), "--ood-fasta",
                         str(split / "ood.fa"), "--per-class", "2000"], check=True, stdout=subprocess.DEVNULL)
     return [arg for label in ("unseen_family", "tRNA", "snoRNA_CD") for arg in ("--ood", f"{label}={out / (label + '.fa')}")]
