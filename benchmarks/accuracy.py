@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import os
 import random
 import subprocess
@@ -105,7 +106,9 @@ def append_row(name: str, columns: list[str], values: list) -> None:
 
 def train_and_test(name: str, split: Path, train_args: list[str], threads: int) -> tuple[tuple[float, float, int], float, Path]:
     """Train on split/train.fa (early stopping on val.fa or 10% of train), classify split/test.fa."""
-    tag = "".join(ch for ch in "-".join(train_args) if ch.isalnum() or ch in "-.")[:60]
+    tag = "".join(ch for ch in "-".join(train_args) if ch.isalnum() or ch in "-.")
+    if len(tag) > 60:  # readable start + digest of all options, so that long option lists never collide
+        tag = f"{tag[:50]}-{hashlib.sha1(tag.encode()).hexdigest()[:8]}"
     name = f"{name}{'-' + tag if tag else ''}"
     model = WORK / f"{name}.npz"
     val = ["--validation", str(split / "val.fa")] if (split / "val.fa").exists() else []

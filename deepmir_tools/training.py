@@ -29,7 +29,7 @@ class TrainOptions:
     seed: int = 7
     threads: int = 0
     class_weight: str = "none"  # none | balanced
-    mixed_precision: bool = False
+    mixed_precision: str = ""  # "" (float32), "float16" (GPUs) or "bfloat16" (CPUs with AVX512-BF16/AMX)
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     min_delta: float = 0.0  # smallest val_loss improvement that resets the early-stopping patience
@@ -205,17 +205,34 @@ def _progress_callback(total_epochs: int, enabled: bool):
     return EpochLog()
 
 
+def _build_with_precision(architecture: str, train: EncodedSet, options: TrainOptions):
+    """The model, its layers computing in ``options.mixed_precision`` (variables stay float32).
+
+    Layers take the global dtype policy when they are built, so the policy is restored right
+    after: a later model in the same process (and the bundle's float32 inference model) is
+    not affected.
+    """
+    import keras
+
+    encoding = train.meta["encoding"]
+    previous = keras.mixed_precision.global_policy()
+    if options.mixed_precision:
+        keras.mixed_precision.set_global_policy(f"mixed_{options.mixed_precision}")
+    try:
+        return build_model(architecture, len(train.classes), options.hyperparameters, encoding, train.meta["max_len"])
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def train_model(train: EncodedSet, validation: EncodedSet | None, options: TrainOptions) -> TrainResult:
     """Train the architecture that fits ``train``'s encoding; early stopping on validation loss."""
     configure_tensorflow(options.threads, deterministic=True)
     import keras
 
     keras.utils.set_random_seed(options.seed)
-    if options.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
     encoding = train.meta["encoding"]
     architecture = architecture_for(encoding)
-    model = build_model(architecture, len(train.classes), options.hyperparameters, encoding, train.meta["max_len"])
+    model = _build_with_precision(architecture, train, options)
     model.compile(
         optimizer=keras.optimizers.Adam(options.learning_rate),
         loss="sparse_categorical_crossentropy",

@@ -228,3 +228,22 @@ def test_validation_holdout_is_stratified_and_seeded():
     again, _ = stratified_holdout(labels, 0.1, seed=7)
     other, _ = stratified_holdout(labels, 0.1, seed=8)
     assert (again == keep).all() and not np.array_equal(other, keep)
+
+
+def test_bfloat16_mixed_precision_is_scoped_to_the_model(runs):
+    """bfloat16 layers with float32 variables; the global policy is float32 again afterwards."""
+    import keras
+
+    from deepmir_tools.training import TrainOptions, train_model
+
+    options = TrainOptions(epochs=1, seed=7, progress=False, mixed_precision="bfloat16",
+                           hyperparameters={"kernel_sizes": KERNELS, "filters": 8, "dense": 16, "dropout": 0.7})
+    result = train_model(runs["data"], None, options)
+    conv = result.model.get_layer("conv_k2")
+    assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
+    assert result.model.get_layer("softmax").compute_dtype == "float32"  # the output layer is pinned to float32
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert math.isfinite(result.history[0]["loss"])
+    # same seed, same data: one epoch in bfloat16 lands near, not on, the float32 run's first epoch
+    float32_first = runs["library"].history[0]["loss"]
+    assert result.history[0]["loss"] != float32_first and abs(result.history[0]["loss"] - float32_first) < 0.1
