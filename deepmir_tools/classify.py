@@ -61,6 +61,7 @@ class ClassifyOptions:
     window_step: int = 50
     chunk_size: int = 20_000
     count_style: str = "auto"
+    threads: int = 0  # 0 = all cores
 
 
 @dataclass
@@ -100,7 +101,8 @@ class Classifier:
         # (of logits / temperature when the threshold was chosen with temperature scaling).
         self.uses_energy = bundle.meta["threshold"].get("score", "softmax") == "energy"
         self.temperature = bundle.temperature
-        self.scorer = Scorer(bundle, options.batch_size, logits=self.uses_energy or self.temperature != 1.0)
+        self.scorer = Scorer(bundle, options.batch_size, logits=self.uses_energy or self.temperature != 1.0,
+                             threads=options.threads)
         self.max_len = bundle.encoding["max_len"]
         self.cache: dict[str, tuple[tuple[int, ...], tuple[float, ...], float]] = {}
         self.skipped = 0

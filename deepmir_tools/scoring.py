@@ -1,15 +1,12 @@
 """Softmax scores of sequences under a model bundle, fast and exact.
 
-One-hot inputs are grouped by length and each group is padded to at least its longest
-length plus the widest kernel (rounded up to a few fixed widths, capped at the model
-length). With global max pooling this gives exactly the scores of the paper's fixed
-200-nt padding: every window the 200-padded input has is present (windows lying wholly in
-padding all give the same ReLU(bias) value, and at least one of them is kept), and no
-other window is added.
-
-One-hot models run through :mod:`kmer_tables` (table look-ups compiled with XLA, ~1.6x
-faster than Keras' Conv1D on CPU); ``DEEPMIR_ONEHOT_BACKEND=keras`` runs the Keras model
-instead (the two agree to ~1e-6).
+One-hot models run through :mod:`kmer_tables` (table look-ups in a numba loop and numpy's
+BLAS; TensorFlow is not imported): each sequence is scored exactly as the Keras model
+scores it zero-padded to the model length, whatever the batch. ``DEEPMIR_ONEHOT_BACKEND=keras``
+runs the Keras model instead (the two agree to ~1e-6): groups of sequences sorted by length
+are padded to their longest length plus the widest kernel (rounded up, capped at the model
+length), which with global max pooling gives the scores of the paper's fixed 200-nt padding.
+Matrix models always run in Keras.
 """
 
 from __future__ import annotations
@@ -21,10 +18,11 @@ import numpy as np
 
 from .bundle import ModelBundle
 from .encodings import base_indices, encode, model_input, one_hot
-from .kmer_tables import NO_BASE, KmerTableModel, bucket_width, tokens_from_codes, tokens_from_onehot
-from .models import ONEHOT_CNN, largest_kernel
+from .kmer_tables import KmerTableModel, check_weights, tokens_from_codes, tokens_from_onehot
+from .models import ONEHOT_CNN, configure_tensorflow, largest_kernel
 
-PAD_MULTIPLE = 8  # round padded lengths up to limit the number of distinct input shapes
+PAD_MULTIPLE = 8  # round padded lengths up to limit the number of distinct input shapes (Keras path)
+TABLE_ROWS = 2048  # sequences per call into the table model (its cost does not depend on padding)
 
 
 def padded_length(longest: int, kernel: int, max_len: int) -> int:
@@ -35,70 +33,71 @@ def padded_length(longest: int, kernel: int, max_len: int) -> int:
 
 
 class Scorer:
-    """Batched softmax scores of a bundle's Keras model (built once, reused)."""
+    """Batched softmax scores of a bundle's model (built once, reused)."""
 
-    def __init__(self, bundle: ModelBundle, batch_size: int = 256, logits: bool = False):
+    def __init__(self, bundle: ModelBundle, batch_size: int = 256, logits: bool = False, threads: int = 0):
         """``logits=True`` returns pre-softmax logits instead of probabilities (for energy scores and
-        temperature scaling, which callers apply)."""
+        temperature scaling, which callers apply). ``threads``: 0 = all cores."""
         self.bundle = bundle
         self.batch_size = batch_size
-        self.model = bundle.keras_model()
+        self.threads = threads
         self.encoding = bundle.encoding
         self.kernel = largest_kernel(bundle.architecture, bundle.hyperparameters)
         self.logits = logits
-        self._predict = _compiled_logits(self.model) if logits else _compiled_predict(self.model)
         self.tables = None
         if bundle.architecture == ONEHOT_CNN and os.environ.get("DEEPMIR_ONEHOT_BACKEND", "tables") != "keras":
-            self.tables = KmerTableModel(self.model, bundle.hyperparameters["kernel_sizes"])
+            check_weights(bundle.path, bundle.weights, bundle.hyperparameters, len(bundle.classes))
+            self.tables = KmerTableModel(bundle.weights, bundle.hyperparameters["kernel_sizes"])
+            return
+        configure_tensorflow(threads, deterministic=True)
+        self.model = bundle.keras_model()
+        self._predict = _compiled_logits(self.model) if logits else _compiled_predict(self.model)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self._predict(x), dtype=np.float32)
 
+    def _run_tables(self, tokens: np.ndarray, lengths: np.ndarray, padded_to: int) -> np.ndarray:
+        logits = self.tables.logits(tokens, lengths, padded_to, self.threads)
+        return logits if self.logits else softmax(logits)
+
     def _rows_per_batch(self, width: int) -> int:
         return max(1, self.batch_size * self.encoding["max_len"] // width)
 
-    def _run_tables(self, tokens: np.ndarray) -> np.ndarray:
-        """Scores of a token batch, its rows padded up to the fixed count of its width (one compiled shape)."""
-        count, rows = len(tokens), self._rows_per_batch(tokens.shape[1])
-        if count < rows:
-            tokens = np.vstack([tokens, np.full((rows - count, tokens.shape[1]), NO_BASE, dtype=np.int32)])
-        logits = self.tables.logits(tokens)[:count]
-        return logits if self.logits else softmax(logits)
-
     def _next_batch(self, lengths: np.ndarray, order: np.ndarray, start: int) -> tuple[int, int]:
-        """(stop, width) of the batch from sorted position ``start``.
+        """(stop, width) of the Keras batch from sorted position ``start``.
 
         Batches hold ``batch_size`` x ``max_len`` positions, so short reads go in larger
         batches than hairpins (fewer, fuller calls into TensorFlow).
         """
         max_len = self.encoding["max_len"]
-        if self.tables is None:
-            width = padded_length(int(lengths[order[start]]), self.kernel, max_len)
-            stop = min(len(order), start + max(self.batch_size, self._rows_per_batch(width)))
-            return stop, padded_length(int(lengths[order[stop - 1]]), self.kernel, max_len)
-        width = bucket_width(int(lengths[order[start]]), self.kernel, max_len)
-        while True:  # a wider last member means fewer rows; at most a second pass
-            stop = min(len(order), start + self._rows_per_batch(width))
-            last = bucket_width(int(lengths[order[stop - 1]]), self.kernel, max_len)
-            if last <= width:
-                return stop, width
-            width = last
+        width = padded_length(int(lengths[order[start]]), self.kernel, max_len)
+        stop = min(len(order), start + max(self.batch_size, self._rows_per_batch(width)))
+        return stop, padded_length(int(lengths[order[stop - 1]]), self.kernel, max_len)
+
+    def _table_scores(self, seqs: Sequence[str]) -> np.ndarray:
+        """(N, classes) scores through the tables, in batches of :data:`TABLE_ROWS` in input order."""
+        max_len = self.encoding["max_len"]
+        out = np.zeros((len(seqs), len(self.bundle.classes)), dtype=np.float32)
+        for start in range(0, len(seqs), TABLE_ROWS):
+            batch = seqs[start : start + TABLE_ROWS]
+            lengths = np.fromiter((min(len(s), max_len) for s in batch), dtype=np.int64, count=len(batch))
+            width = min(int(lengths.max()) + self.kernel - 1, max_len)
+            out[start : start + len(batch)] = self._run_tables(tokens_from_codes(base_indices(batch, width)), lengths,
+                                                               max_len)
+        return out
 
     def onehot_scores(self, seqs: Sequence[str]) -> np.ndarray:
-        """(N, classes) softmax of one-hot sequences, length-bucketed."""
-        max_len = self.encoding["max_len"]
-        lengths = np.fromiter((min(len(s), max_len) for s in seqs), dtype=np.int64, count=len(seqs))
+        """(N, classes) softmax of one-hot sequences."""
+        if self.tables is not None:
+            return self._table_scores(seqs)
+        lengths = np.fromiter((min(len(s), self.encoding["max_len"]) for s in seqs), dtype=np.int64, count=len(seqs))
         order = np.argsort(lengths, kind="stable")
         out = np.zeros((len(seqs), len(self.bundle.classes)), dtype=np.float32)
         start = 0
         while start < len(seqs):
             stop, width = self._next_batch(lengths, order, start)
             rows = order[start:stop]
-            batch = [seqs[i] for i in rows]
-            if self.tables is None:
-                out[rows] = self._run(one_hot(batch, width).astype(np.float32))
-            else:
-                out[rows] = self._run_tables(tokens_from_codes(base_indices(batch, width)))
+            out[rows] = self._run(one_hot([seqs[i] for i in rows], width).astype(np.float32))
             start = stop
         return out
 
@@ -107,9 +106,10 @@ class Scorer:
         encoding = self.encoding["encoding"]
         out = np.zeros((len(x), len(self.bundle.classes)), dtype=np.float32)
         if self.tables is not None and encoding == "onehot":
-            rows = self._rows_per_batch(x.shape[1])
-            for start in range(0, len(x), rows):
-                out[start : start + rows] = self._run_tables(tokens_from_onehot(x[start : start + rows]))
+            width = x.shape[1]  # every window of the stored (already padded) input, as Keras computes them
+            for start in range(0, len(x), TABLE_ROWS):
+                tokens = tokens_from_onehot(x[start : start + TABLE_ROWS])
+                out[start : start + len(tokens)] = self._run_tables(tokens, np.full(len(tokens), width), width)
             return out
         for start in range(0, len(x), self.batch_size):
             batch = model_input(x[start : start + self.batch_size], encoding, self.encoding.get("ordered", True))

@@ -36,6 +36,8 @@ CONDA_TO_PYPI_IMPORT = {
     "matplotlib": (("matplotlib",), "matplotlib"),
     "tqdm": (("tqdm",), "tqdm"),
     "biopython": (("biopython",), "Bio"),
+    "numba": (("numba",), "numba"),
+    "threadpoolctl": (("threadpoolctl",), "threadpoolctl"),
 }
 
 

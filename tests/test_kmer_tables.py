@@ -1,8 +1,9 @@
-"""One-hot CNN inference through k-mer tables (deepmir_tools.kmer_tables).
+"""One-hot CNN inference through k-mer tables (deepmir_tools.kmer_tables, table_kernel).
 
 Expected values come from a second computation that shares nothing with the tables: the Keras
 Conv1D model itself on the paper's input (one-hot, zero-padded to 200 nt; ``conftest.padded_logits``),
-and window sums written out with ``numpy.einsum`` over one-hot windows.
+window sums written out with ``numpy.einsum`` over one-hot windows, and brute force over every input
+of a small kernel.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import pytest
 from conftest import TEST_DATA, padded_logits, read_fasta
 
 from deepmir_tools.encodings import base_indices, one_hot
-from deepmir_tools.kmer_tables import (NO_BASE, WIDTHS, KmerTableModel, bucket_width, chunk_tables,
+from deepmir_tools.errors import ModelBundleError
+from deepmir_tools.kmer_tables import (NO_BASE, KmerTableModel, check_weights, chunk_tables, live_filters,
                                        tokens_from_codes, tokens_from_onehot)
 
 HAIRPINS = read_fasta(TEST_DATA / "tiny" / "test.fa")
@@ -45,22 +47,72 @@ def test_tokens_from_codes_and_from_onehot_agree():
     np.testing.assert_array_equal(tokens_from_onehot(one_hot(seqs, 200)), from_codes)
 
 
-@pytest.mark.parametrize("length", [1, 15, 16, 17, 31, 32, 95, 144, 184, 185, 199, 200])
-def test_bucket_width_keeps_an_all_padding_window_within_the_model_length(length):
-    width = bucket_width(length, 16, 200)
-    assert width in WIDTHS
-    assert width >= min(length + 16, 200)  # every window of the 200-padded input, and one all-padding window
-    assert width <= 200  # no window the 200-padded input lacks
+def test_a_filter_is_left_out_exactly_when_no_input_activates_it():
+    """Brute force over all 5^3 windows (4 bases or none per position) of random width-3 kernels."""
+    rng = np.random.default_rng(3)
+    weights, bias = rng.normal(size=(3, 4, 64)).astype(np.float32), rng.normal(scale=2, size=64).astype(np.float32)
+    rows = np.vstack([np.eye(4), np.zeros((1, 4))])
+    windows = np.array([rows[list(tokens)] for tokens in itertools.product(range(5), repeat=3)])  # (125, 3, 4)
+    activations = np.maximum(np.einsum("njc,jcf->nf", windows, weights) + bias, 0)
+    live = live_filters(weights, bias)
+    assert 0 < live.sum() < 64  # both kinds occur with these weights
+    np.testing.assert_array_equal(live, activations.max(axis=0) > 0)
+
+
+def tokens_and_lengths(seqs: list[str], width: int) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.array([min(len(s), 200) for s in seqs])
+    return tokens_from_codes(base_indices(seqs, width)), lengths
 
 
 def test_table_logits_equal_keras_logits_of_200_padded_input(tiny_bundle):
     model = tiny_bundle.keras_model()
     seqs = [seq.upper().replace("T", "U") for _, seq in HAIRPINS + IUPAC + TRNA]
-    seqs += [seqs[0][:5], seqs[1][:40], (seqs[2] * 3)[:200]]  # shorter than the widest kernel; exactly 200 nt
-    tables = KmerTableModel(model, tiny_bundle.hyperparameters["kernel_sizes"])
+    seqs += [seqs[0][:5], seqs[1][:40], (seqs[2] * 3)[:190], (seqs[2] * 3)[:200], (seqs[2] * 3)[:260]]
+    tables = KmerTableModel(tiny_bundle.weights, tiny_bundle.hyperparameters["kernel_sizes"])
     expected = padded_logits(model, seqs)
-    np.testing.assert_allclose(tables.logits(tokens_from_codes(base_indices(seqs, 200))), expected, atol=1e-4, rtol=1e-5)
-    for seq, row in zip(seqs, expected):  # each sequence alone at its own bucket width
-        width = bucket_width(len(seq), 16, 200)
-        got = tables.logits(tokens_from_codes(base_indices([seq], width)))[0]
+    widest = max(tiny_bundle.hyperparameters["kernel_sizes"])
+    together = min(max(map(len, seqs)) + widest - 1, 200)
+    for width in (together, 200):  # the narrowest token array allowed, and the full model length
+        got = tables.logits(*tokens_and_lengths(seqs, width), 200)
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)
+    for seq, row in zip(seqs, expected):  # each sequence alone, in the narrowest array it allows
+        got = tables.logits(*tokens_and_lengths([seq], min(len(seq) + widest - 1, 200)), 200)[0]
         np.testing.assert_allclose(got, row, atol=1e-4, rtol=1e-5)
+
+
+def test_rows_of_full_length_take_every_window_like_keras_on_stored_input(tiny_bundle):
+    """NPZ input: the stored padded matrix is the model input, every window computed (no padding shortcut)."""
+    seqs = [seq for _, seq in HAIRPINS[:6]]
+    tables = KmerTableModel(tiny_bundle.weights, tiny_bundle.hyperparameters["kernel_sizes"])
+    tokens = tokens_from_onehot(one_hot(seqs, 120))
+    got = tables.logits(tokens, np.full(len(seqs), 120), 120)
+    np.testing.assert_allclose(got, padded_logits(tiny_bundle.keras_model(), seqs, 120), atol=1e-4, rtol=1e-5)
+
+
+def test_scores_do_not_depend_on_threads_or_batch_neighbours(tiny_bundle):
+    seqs = [seq.upper().replace("T", "U") for _, seq in HAIRPINS + TRNA]
+    tables = KmerTableModel(tiny_bundle.weights, tiny_bundle.hyperparameters["kernel_sizes"])
+    one = tables.pooled(*tokens_and_lengths(seqs, 200), 200, threads=1)
+    two = tables.pooled(*tokens_and_lengths(seqs, 200), 200, threads=2)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(tables.pooled(*tokens_and_lengths(seqs[3:4], 200), 200, threads=1)[0], one[3])
+
+
+def test_too_narrow_tokens_are_refused(tiny_bundle):
+    tables = KmerTableModel(tiny_bundle.weights, tiny_bundle.hyperparameters["kernel_sizes"])
+    tokens, lengths = tokens_and_lengths(["ACGU" * 10], 40)  # needs 40 + 15 positions
+    with pytest.raises(ValueError, match="too narrow"):
+        tables.pooled(tokens, lengths, 200)
+
+
+def test_weights_of_another_shape_are_refused_before_any_look_up(tiny_bundle):
+    hyper, classes = tiny_bundle.hyperparameters, len(tiny_bundle.classes)
+    check_weights("tiny", tiny_bundle.weights, hyper, classes)  # the real ones pass
+    widened = dict(tiny_bundle.weights)
+    kernel, bias = widened["conv_k2"]
+    widened["conv_k2"] = [np.concatenate([kernel, kernel[:, :, :1]], axis=2), bias]
+    with pytest.raises(ModelBundleError, match="layer 'conv_k2' weights have shapes"):
+        check_weights("tiny", widened, hyper, classes)
+    missing = {k: v for k, v in tiny_bundle.weights.items() if k != "dense"}
+    with pytest.raises(ModelBundleError, match="do not match the architecture"):
+        check_weights("tiny", missing, hyper, classes)

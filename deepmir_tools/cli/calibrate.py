@@ -62,7 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..calibration import (bundle_threshold_extra, calibrate, metrics_rows, score_in_distribution, score_ood,
                                threshold_record)
     from ..errors import DeepMirError
-    from ..models import configure_tensorflow
     from ..scoring import Scorer
 
     if os.path.exists(args.output) and os.path.samefile(args.output, resolve_model(args.model)):
@@ -70,10 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in (args.output, args.roc, args.metrics, args.report):  # all or none of the outputs
         if path:
             check_writable(path)
-    configure_tensorflow(args.threads, deterministic=True)
     bundle = load_bundle(args.model)
     temperature = bundle.temperature if args.temperature is None else args.temperature
-    scorer = Scorer(bundle, args.batch_size, logits=True)
+    scorer = Scorer(bundle, args.batch_size, logits=True, threads=args.threads)
     in_dist = score_in_distribution(scorer, args.in_dist, temperature)
     ood = score_ood(scorer, args.ood, temperature)
     method = "fixed" if args.threshold is not None else args.method

@@ -74,15 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..bundle import load_bundle
     from ..classify import ClassifyOptions, Classifier, Tally, counts_table, tsv_columns, tsv_header, tsv_row
-    from ..models import configure_tensorflow
 
     if args.counts:  # written after the TSV: fail before writing either
         check_writable(args.counts)
-    configure_tensorflow(args.threads, deterministic=True)
     bundle = load_bundle(args.model)
     options = ClassifyOptions(threshold=args.threshold, reject=not args.no_reject, top_k=max(args.top_k, 2),
                               batch_size=args.batch_size, long_policy=args.long, window_step=args.window_step,
-                              count_style=args.read_counts)
+                              count_style=args.read_counts, threads=args.threads)
     classifier = Classifier(bundle, options)
     windows = args.long == "window"
     tally, status_counts = Tally(), {}
