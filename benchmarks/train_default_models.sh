@@ -2,6 +2,7 @@
 # Rebuilds the shipped default models deepmir_tools/models/{hairpin,mature}.npz from ../shared/data, bit for bit
 # on the same machine type (x86-64 CPU, same TensorFlow version; seeded, op determinism on).
 #   bash benchmarks/train_default_models.sh [WORKDIR]        # default WORKDIR: benchmarks/results/default-models
+#   CALIBRATE_ONLY=1 bash benchmarks/train_default_models.sh WORKDIR  # reuse WORKDIR/*-uncalibrated.npz (~1 min)
 # Needs deepmir-tools installed (the README's install command). Takes about an hour on 2 CPU cores.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -13,8 +14,10 @@ train() {  # name split description
         --epochs "$4" --patience "$5" --seed 7 --threads 2 --float16-weights \
         --log "$1-log.tsv" --curve "$1-curve.png" -o "$1-uncalibrated.npz"
 }
+if [ "${CALIBRATE_ONLY:-0}" != 1 ]; then
 time train hairpin hairpin-split "miRBase 22.1 hairpins, families >= 10 members, random split seed 7" 40 4
 time train mature mature-split "miRBase 22.1 mature miRNAs of the families with >= 10 hairpins, random split seed 7" 60 5
+fi
 
 # Calibration: held-out validation members vs real non-miRNA ncRNAs and left-out families, at FPR 0.05, on the
 # max softmax at temperature 2 (softmax(logits / 2)): on the validation set T = 2 separated every negative class
