@@ -10,7 +10,7 @@ t0=$(date +%s)
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "WARNING: Location" || true
 .venv/bin/python -m pip install -q -e '.[test]' 2>&1 | grep -v "WARNING: Location" || true
-.venv/bin/python -c "import deepmir_tools, tensorflow, RNA, pysam, edlib" # fail early if the install is incomplete
+.venv/bin/python -c "import deepmir_tools, tensorflow, RNA, pysam, edlib, numba" # fail early if the install is incomplete
 echo "[tests] install: $(( $(date +%s) - t0 )) s"
 .venv/bin/python -m pytest -p no:cacheprovider -q tests
 echo "[tests] pytest done: $(( $(date +%s) - t0 )) s"
