@@ -139,6 +139,8 @@ class KmerTableModel:
         if tokens.ndim != 2 or tokens.shape[1] < need or len(lengths) != len(tokens) or padded_to < widest:
             raise ValueError(f"tokens {tokens.shape} too narrow for lengths up to {lengths.max(initial=0)} "
                              f"(padded to {padded_to}, widest kernel {widest})")
+        if tokens.size and (tokens.min() < 0 or tokens.max() > NO_BASE):  # they index the tables unchecked
+            raise ValueError(f"tokens outside 0..{NO_BASE}")
         _set_numba_threads(threads)
         return _pool_function()(np.ascontiguousarray(tokens, dtype=np.int32), np.minimum(lengths, padded_to).astype(np.int64),
                                 padded_to, self.kernel_sizes, self.first_chunk, self.feature_start, self.chunk_start,

@@ -98,11 +98,13 @@ def test_scores_do_not_depend_on_threads_or_batch_neighbours(tiny_bundle):
     np.testing.assert_array_equal(tables.pooled(*tokens_and_lengths(seqs[3:4], 200), 200, threads=1)[0], one[3])
 
 
-def test_too_narrow_tokens_are_refused(tiny_bundle):
+def test_too_narrow_or_out_of_range_tokens_are_refused(tiny_bundle):
     tables = KmerTableModel(tiny_bundle.weights, tiny_bundle.hyperparameters["kernel_sizes"])
     tokens, lengths = tokens_and_lengths(["ACGU" * 10], 40)  # needs 40 + 15 positions
     with pytest.raises(ValueError, match="too narrow"):
         tables.pooled(tokens, lengths, 200)
+    with pytest.raises(ValueError, match="outside 0..4"):
+        tables.pooled(np.full((1, 60), 5, dtype=np.int32), lengths, 200)
 
 
 def test_weights_of_another_shape_are_refused_before_any_look_up(tiny_bundle):
