@@ -62,6 +62,7 @@ class ClassifyOptions:
     chunk_size: int = 20_000
     count_style: str = "auto"
     threads: int = 0  # 0 = all cores
+    temperature: float | None = None  # softmax temperature; None = the model's (threshold.temperature)
 
 
 @dataclass
@@ -100,7 +101,7 @@ class Classifier:
         # A bundle calibrated on the energy score decides on energy; the TSV still reports max softmax
         # (of logits / temperature when the threshold was chosen with temperature scaling).
         self.uses_energy = bundle.meta["threshold"].get("score", "softmax") == "energy"
-        self.temperature = bundle.temperature
+        self.temperature = bundle.temperature if options.temperature is None else options.temperature
         self.scorer = Scorer(bundle, options.batch_size, logits=self.uses_energy or self.temperature != 1.0,
                              threads=options.threads)
         self.max_len = bundle.encoding["max_len"]
@@ -181,11 +182,13 @@ def tsv_columns(top: int, windows: bool) -> list[str]:
     return columns
 
 
-def tsv_header(bundle: ModelBundle, threshold: float, reject: bool, version: str) -> str:
-    """The '#' comment line that opens a classification TSV."""
+def tsv_header(bundle: ModelBundle, threshold: float, reject: bool, version: str,
+               temperature: float | None = None) -> str:
+    """The '#' comment line that opens a classification TSV (``temperature``: only when it overrides the model's)."""
     rule = f"{threshold:g}" if reject else "off"
+    override = "" if temperature is None else f" temperature={temperature:g}"
     return (f"# deepmir-classify {version} format={TSV_FORMAT} model={bundle.name} "
-            f"model_sha256={bundle.sha256} threshold={rule}")
+            f"model_sha256={bundle.sha256} threshold={rule}{override}")
 
 
 def tsv_row(call: Call, classes: list[tuple[str, str]], top: int, windows: bool) -> str:

@@ -282,6 +282,20 @@ def test_temperature_scaled_bundle_drives_classify(run_main, data):
     assert again["threshold"]["temperature"] == 3
 
 
+def test_classify_temperature_option_overrides_the_bundle(run_main, data):
+    """--temperature 0.5 on the T = 1 test model: scores are max softmax(logits / 0.5); the header says so."""
+    tmp = data["tmp"]
+    out = tmp / "t05.tsv"
+    result = run_main("deepmir-classify", "-m", MODEL, TEST_FA, "-o", out, "--temperature", "0.5", "-q")
+    assert result.code == 0, result.err
+    comment, _, rows = read_tsv(out)
+    assert comment.endswith(" temperature=0.5")
+    assert [float(row["score"]) for row in rows] == pytest.approx(tempered_max_softmax(data["in_logits"], 0.5), abs=1e-5)
+    plain = tmp / "t1.tsv"
+    assert run_main("deepmir-classify", "-m", MODEL, TEST_FA, "-o", plain, "-q").code == 0
+    assert "temperature=" not in read_tsv(plain)[0]  # no override, no field: the bundle's own T applies
+
+
 def calibrate_from(run_main, data, model: Path, out: Path):
     result = run_main(PROG, "-m", model, "--in-dist", TEST_FA, *data["ood_args"], "-o", out, "-q")
     assert result.code == 0, result.err

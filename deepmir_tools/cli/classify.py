@@ -10,7 +10,7 @@ from .. import __version__
 from ..atomic import atomic_output, check_writable
 from ..errors import DeepMirError
 from ..seqio import LONG_POLICIES, read_any
-from .common import add_threads, make_parser, positive_int, probability, run, say
+from .common import add_threads, make_parser, positive_float, positive_int, probability, run, say
 
 PROG = "deepmir-classify"
 EXAMPLES = """\
@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=positive_int, default=2, help="ranked families per sequence (>= 2 adds columns)")
     parser.add_argument("--threshold", type=probability, help="rejection threshold (default: the model's)")
     parser.add_argument("--no-reject", action="store_true", help="accept every sequence (closed-set classification)")
+    parser.add_argument("--temperature", type=positive_float,
+                        help="report softmax(logits / T) (default: the model's T, under which its threshold was chosen)")
     parser.add_argument("--long", choices=LONG_POLICIES, default="skip",
                         help="sequences longer than the model length: skip (reported as 'skipped'), window, ...")
     parser.add_argument("--window-step", type=positive_int, default=50, help="window step for --long window")
@@ -80,13 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     bundle = load_bundle(args.model)
     options = ClassifyOptions(threshold=args.threshold, reject=not args.no_reject, top_k=max(args.top_k, 2),
                               batch_size=args.batch_size, long_policy=args.long, window_step=args.window_step,
-                              count_style=args.read_counts, threads=args.threads)
+                              count_style=args.read_counts, threads=args.threads, temperature=args.temperature)
     classifier = Classifier(bundle, options)
     windows = args.long == "window"
     tally, status_counts = Tally(), {}
     classes = bundle.classes  # a property that builds a list: once, not once per read
     with atomic_output(args.output) as out:
-        out.write(tsv_header(bundle, classifier.threshold, options.reject, __version__) + "\n")
+        out.write(tsv_header(bundle, classifier.threshold, options.reject, __version__, args.temperature) + "\n")
         out.write("\t".join(tsv_columns(options.top_k, windows)) + "\n")
         for call in _progress(args, _calls(args, classifier)):
             out.write(tsv_row(call, classes, options.top_k, windows) + "\n")
