@@ -147,11 +147,16 @@ fi
 [ "${#TOOL_XMLS[@]}" -gt 0 ] || { echo "no tool XML found in $HERE"; exit 1; }
 # Offline: the network checks (--doi, --urls, --conda_requirements, --biocontainer) are opt-in and left out;
 # BioToolsValid (asks the bio.tools API whether the xref exists) and shed_lint's version_bumped (asks the Tool
-# Shed) are on by default and skipped here. Every other lint check runs at --fail_level warn.
+# Shed) are on by default and skipped here. Every other lint check runs at --fail_level warn. shed_lint compares the
+# end of remote_repository_url (.../deepmir-tools/tree/main/galaxy) with the end of the folder's path, which only a
+# checkout folder named "main" would match, so it lints a copy laid out as that URL's path.
 stamp "planemo lint --fail_level warn"
 "${PLANEMO[@]}" lint --fail_level warn --skip BioToolsValid "$HERE" || rc=1
 stamp "planemo shed_lint"
-"${PLANEMO[@]}" shed_lint --tools --ensure_metadata --fail_level warn --skip version_bumped,BioToolsValid "$HERE" || rc=1
+SHED_COPY=$OUT/shed-lint/deepmir-tools/tree/main/galaxy
+rm -rf "$OUT/shed-lint" && mkdir -p "$SHED_COPY"
+(cd "$HERE" && tar --exclude=./.planemo -cf - .) | tar -xf - -C "$SHED_COPY"
+"${PLANEMO[@]}" shed_lint --tools --ensure_metadata --fail_level warn --skip version_bumped,BioToolsValid "$SHED_COPY" || rc=1
 [ "$rc" = 0 ] || stamp "lint FAILED"
 
 # ------------------------------------------------------------------ 4. planemo test (planemo starts and stops Galaxy)
