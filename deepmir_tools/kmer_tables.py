@@ -32,6 +32,7 @@ from .errors import ModelBundleError
 
 NO_BASE = 4  # token of N, IUPAC codes and padding: a zero row of the one-hot matrix
 CHUNK = 4  # bases per table look-up: 5^4 rows x filters floats (1.3 MB for 512 filters)
+MIN_BLAS_ROWS = 16  # dense layers run on blocks of at least this many rows (see KmerTableModel.dense_layers)
 
 
 def tokens_from_codes(codes: np.ndarray) -> np.ndarray:
@@ -149,16 +150,44 @@ class KmerTableModel:
 
     def logits(self, tokens: np.ndarray, lengths: np.ndarray, padded_to: int, threads: int = 0) -> np.ndarray:
         """(N, classes) float32 logits; see :meth:`pooled` for the arguments."""
-        from threadpoolctl import threadpool_limits
+        return self.dense_layers(self.pooled(tokens, lengths, padded_to, threads), threads)
 
-        features = self.pooled(tokens, lengths, padded_to, threads)
-        with threadpool_limits(limits=threads or None, user_api="blas"):
-            hidden = features @ self.dense
-            hidden += self.dense_bias
-            np.maximum(hidden, 0.0, out=hidden)
-            out = hidden @ self.output
+    def _dense_block(self, features: np.ndarray) -> np.ndarray:
+        hidden = features @ self.dense
+        hidden += self.dense_bias
+        np.maximum(hidden, 0.0, out=hidden)
+        out = hidden @ self.output
         out += self.output_bias
         return out
+
+    def dense_layers(self, features: np.ndarray, threads: int = 0) -> np.ndarray:
+        """Logits of pooled features; each row's result depends neither on ``threads`` nor on the other rows.
+
+        Multi-threaded BLAS splits a product differently by thread count, and products of 1-3
+        rows take other kernels (GEMV, small-matrix paths) than larger ones (measured with
+        OpenBLAS), and either changes the last bits. So blocks of >= :data:`MIN_BLAS_ROWS` rows
+        are multiplied with single-threaded BLAS, in parallel, and fewer rows are padded with
+        copies of themselves.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        count = len(features)
+        if 0 < count < MIN_BLAS_ROWS:
+            return self.dense_layers(np.resize(features, (MIN_BLAS_ROWS, features.shape[1])), threads)[:count]
+        blocks = np.array_split(features, max(1, min(_thread_count(threads), count // MIN_BLAS_ROWS)))
+        with threadpool_limits(limits=1, user_api="blas"):
+            if len(blocks) == 1:
+                return self._dense_block(features)
+            with ThreadPoolExecutor(len(blocks)) as pool:  # numpy releases the GIL inside BLAS
+                return np.vstack(list(pool.map(self._dense_block, blocks)))
+
+
+def _thread_count(threads: int) -> int:
+    import os
+
+    return threads if threads > 0 else (os.cpu_count() or 1)
 
 
 def _set_numba_threads(threads: int) -> None:

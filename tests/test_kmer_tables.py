@@ -98,6 +98,20 @@ def test_scores_do_not_depend_on_threads_or_batch_neighbours(tiny_bundle):
     np.testing.assert_array_equal(tables.pooled(*tokens_and_lengths(seqs[3:4], 200), 200, threads=1)[0], one[3])
 
 
+def test_logits_of_a_row_depend_neither_on_threads_nor_on_its_batch():
+    """The shipped hairpin model (its dense layer is big enough for BLAS to split by threads): bit-identical logits."""
+    from deepmir_tools.bundle import load_bundle
+
+    bundle = load_bundle("hairpin")
+    tables = KmerTableModel(bundle.weights, bundle.hyperparameters["kernel_sizes"])
+    seqs = [seq.upper().replace("T", "U") for _, seq in HAIRPINS + TRNA] * 40  # 240 rows
+    tokens, lengths = tokens_and_lengths(seqs, 200)
+    one = tables.logits(tokens, lengths, 200, threads=1)
+    np.testing.assert_array_equal(tables.logits(tokens, lengths, 200, threads=2), one)
+    np.testing.assert_array_equal(tables.logits(tokens[7:], lengths[7:], 200, threads=2), one[7:])
+    np.testing.assert_array_equal(tables.logits(tokens[3:4], lengths[3:4], 200, threads=1)[0], one[3])
+
+
 def test_too_narrow_or_out_of_range_tokens_are_refused(tiny_bundle):
     tables = KmerTableModel(tiny_bundle.weights, tiny_bundle.hyperparameters["kernel_sizes"])
     tokens, lengths = tokens_and_lengths(["ACGU" * 10], 40)  # needs 40 + 15 positions
