@@ -24,6 +24,7 @@ layers) per hairpin, with identical logits.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -126,10 +127,6 @@ class KmerTableModel:
         self.dense_bias = dense_bias
         self.output, self.output_bias = (np.asarray(a, dtype=np.float32) for a in weights["softmax"])
 
-    @property
-    def live_filter_count(self) -> int:
-        return int(self.feature_start[-1])
-
     def pooled(self, tokens: np.ndarray, lengths: np.ndarray, padded_to: int, threads: int = 0) -> np.ndarray:
         """(N, live filters) ReLU(global max + bias) of each row, as Keras sees it zero-padded to ``padded_to``.
 
@@ -185,8 +182,6 @@ class KmerTableModel:
 
 
 def _thread_count(threads: int) -> int:
-    import os
-
     return threads if threads > 0 else (os.cpu_count() or 1)
 
 
