@@ -33,8 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from deepmir_tools.bundle import load_bundle  # noqa: E402
-from deepmir_tools.encodings import base_indices  # noqa: E402
-from deepmir_tools.kmer_tables import KmerTableModel, check_weights, tokens_from_codes  # noqa: E402
+from deepmir_tools.kmer_tables import KmerTableModel, tokens_and_lengths  # noqa: E402
 from deepmir_tools.labels import header_fields  # noqa: E402
 from deepmir_tools.metrics import auroc  # noqa: E402
 from deepmir_tools.scoring import softmax  # noqa: E402
@@ -57,23 +56,19 @@ class Features:
 
     def __init__(self, model: str, threads: int):
         self.bundle = load_bundle(model)
-        hyper = self.bundle.hyperparameters
-        check_weights(self.bundle.path, self.bundle.weights, hyper, len(self.bundle.classes))
-        self.tables = KmerTableModel(self.bundle.weights, hyper["kernel_sizes"])
-        self.kernel, self.max_len, self.threads = max(hyper["kernel_sizes"]), self.bundle.encoding["max_len"], threads
+        self.tables = KmerTableModel.from_bundle(self.bundle)
+        self.kernel = max(self.bundle.hyperparameters["kernel_sizes"])
+        self.max_len, self.threads = self.bundle.encoding["max_len"], threads
 
     def hidden(self, seqs: list[str]) -> np.ndarray:
         out = []
         for start in range(0, len(seqs), BATCH):
-            batch = seqs[start : start + BATCH]
-            lengths = np.array([min(len(s), self.max_len) for s in batch])
-            width = min(int(lengths.max()) + self.kernel - 1, self.max_len)
-            pooled = self.tables.pooled(tokens_from_codes(base_indices(batch, width)), lengths, self.max_len, self.threads)
-            out.append(np.maximum(pooled @ self.tables.dense + self.tables.dense_bias, 0.0))
+            tokens, lengths = tokens_and_lengths(seqs[start : start + BATCH], self.max_len, self.kernel)
+            out.append(self.tables.hidden_layer(self.tables.pooled(tokens, lengths, self.max_len, self.threads)))
         return np.vstack(out)
 
     def logits(self, hidden: np.ndarray) -> np.ndarray:
-        return hidden @ self.tables.output + self.tables.output_bias
+        return self.tables.output_layer(hidden)
 
 
 def unit(x: np.ndarray) -> np.ndarray:

@@ -25,11 +25,15 @@ layers) per hairpin, with identical logits.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from .encodings import base_indices
 from .errors import ModelBundleError
+
+if TYPE_CHECKING:
+    from .bundle import ModelBundle
 
 NO_BASE = 4  # token of N, IUPAC codes and padding: a zero row of the one-hot matrix
 CHUNK = 4  # bases per table look-up: 5^4 rows x filters floats (1.3 MB for 512 filters)
@@ -39,6 +43,16 @@ MIN_BLAS_ROWS = 16  # dense layers run on blocks of at least this many rows (see
 def tokens_from_codes(codes: np.ndarray) -> np.ndarray:
     """int32 tokens 0..4 from :func:`encodings.base_indices` codes (255 = no base -> 4)."""
     return np.minimum(codes, NO_BASE).astype(np.int32)
+
+
+def tokens_and_lengths(seqs: Sequence[str], max_len: int, widest_kernel: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens and lengths of sequences for :meth:`KmerTableModel.logits` with ``padded_to=max_len``.
+
+    Sequences longer than ``max_len`` are cut; the array is as narrow as the longest allows.
+    """
+    lengths = np.fromiter((min(len(s), max_len) for s in seqs), dtype=np.int64, count=len(seqs))
+    width = min(int(lengths.max(initial=0)) + widest_kernel - 1, max_len)
+    return tokens_from_codes(base_indices(seqs, width)), lengths
 
 
 def tokens_from_onehot(x: np.ndarray) -> np.ndarray:
@@ -98,7 +112,7 @@ class KmerTableModel:
     """Logits of a one-hot CNN bundle (``models.build_onehot_cnn``) through chunk tables."""
 
     def __init__(self, weights: dict[str, list[np.ndarray]], kernel_sizes: list[int]):
-        """``weights``: a bundle's arrays by layer name (checked with :func:`check_weights`)."""
+        """``weights``: a bundle's arrays by layer name, of the shapes :func:`check_weights` accepts."""
         tables, starts, offsets, widths, first_chunk, feature_start, biases, kept = [], [], [], [], [0], [0], [], []
         position = 0
         for k in kernel_sizes:
@@ -127,6 +141,12 @@ class KmerTableModel:
         self.dense_bias = dense_bias
         self.output, self.output_bias = (np.asarray(a, dtype=np.float32) for a in weights["softmax"])
 
+    @classmethod
+    def from_bundle(cls, bundle: ModelBundle) -> KmerTableModel:
+        """The tables of a one-hot bundle, its weight shapes checked first (a bad shape is a ModelBundleError)."""
+        check_weights(bundle.path, bundle.weights, bundle.hyperparameters, len(bundle.classes))
+        return cls(bundle.weights, bundle.hyperparameters["kernel_sizes"])
+
     def pooled(self, tokens: np.ndarray, lengths: np.ndarray, padded_to: int, threads: int = 0) -> np.ndarray:
         """(N, live filters) ReLU(global max + bias) of each row, as Keras sees it zero-padded to ``padded_to``.
 
@@ -149,13 +169,21 @@ class KmerTableModel:
         """(N, classes) float32 logits; see :meth:`pooled` for the arguments."""
         return self.dense_layers(self.pooled(tokens, lengths, padded_to, threads), threads)
 
-    def _dense_block(self, features: np.ndarray) -> np.ndarray:
+    def hidden_layer(self, features: np.ndarray) -> np.ndarray:
+        """ReLU activations of the 1,024-unit dense layer for pooled features."""
         hidden = features @ self.dense
         hidden += self.dense_bias
         np.maximum(hidden, 0.0, out=hidden)
+        return hidden
+
+    def output_layer(self, hidden: np.ndarray) -> np.ndarray:
+        """Logits of dense-layer activations."""
         out = hidden @ self.output
         out += self.output_bias
         return out
+
+    def _dense_block(self, features: np.ndarray) -> np.ndarray:
+        return self.output_layer(self.hidden_layer(features))
 
     def dense_layers(self, features: np.ndarray, threads: int = 0) -> np.ndarray:
         """Logits of pooled features; each row's result depends neither on ``threads`` nor on the other rows.

@@ -17,8 +17,8 @@ from typing import Sequence
 import numpy as np
 
 from .bundle import ModelBundle
-from .encodings import base_indices, encode, model_input, one_hot
-from .kmer_tables import KmerTableModel, check_weights, tokens_from_codes, tokens_from_onehot
+from .encodings import encode, model_input, one_hot
+from .kmer_tables import KmerTableModel, tokens_and_lengths, tokens_from_onehot
 from .models import ONEHOT_CNN, configure_tensorflow, largest_kernel
 
 PAD_MULTIPLE = 8  # round padded lengths up to limit the number of distinct input shapes (Keras path)
@@ -46,8 +46,7 @@ class Scorer:
         self.logits = logits
         self.tables = None
         if bundle.architecture == ONEHOT_CNN and os.environ.get("DEEPMIR_ONEHOT_BACKEND", "tables") != "keras":
-            check_weights(bundle.path, bundle.weights, bundle.hyperparameters, len(bundle.classes))
-            self.tables = KmerTableModel(bundle.weights, bundle.hyperparameters["kernel_sizes"])
+            self.tables = KmerTableModel.from_bundle(bundle)
             return
         configure_tensorflow(threads, deterministic=True)
         self.model = bundle.keras_model()
@@ -79,11 +78,8 @@ class Scorer:
         max_len = self.encoding["max_len"]
         out = np.zeros((len(seqs), len(self.bundle.classes)), dtype=np.float32)
         for start in range(0, len(seqs), TABLE_ROWS):
-            batch = seqs[start : start + TABLE_ROWS]
-            lengths = np.fromiter((min(len(s), max_len) for s in batch), dtype=np.int64, count=len(batch))
-            width = min(int(lengths.max()) + self.kernel - 1, max_len)
-            out[start : start + len(batch)] = self._run_tables(tokens_from_codes(base_indices(batch, width)), lengths,
-                                                               max_len)
+            tokens, lengths = tokens_and_lengths(seqs[start : start + TABLE_ROWS], max_len, self.kernel)
+            out[start : start + len(tokens)] = self._run_tables(tokens, lengths, max_len)
         return out
 
     def onehot_scores(self, seqs: Sequence[str]) -> np.ndarray:

@@ -59,7 +59,7 @@ def test_a_filter_is_left_out_exactly_when_no_input_activates_it():
     np.testing.assert_array_equal(live, activations.max(axis=0) > 0)
 
 
-def tokens_and_lengths(seqs: list[str], width: int) -> tuple[np.ndarray, np.ndarray]:
+def tokens_at_width(seqs: list[str], width: int) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.array([min(len(s), 200) for s in seqs])
     return tokens_from_codes(base_indices(seqs, width)), lengths
 
@@ -73,10 +73,10 @@ def test_table_logits_equal_keras_logits_of_200_padded_input(tiny_bundle):
     widest = max(tiny_bundle.hyperparameters["kernel_sizes"])
     together = min(max(map(len, seqs)) + widest - 1, 200)
     for width in (together, 200):  # the narrowest token array allowed, and the full model length
-        got = tables.logits(*tokens_and_lengths(seqs, width), 200)
+        got = tables.logits(*tokens_at_width(seqs, width), 200)
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)
     for seq, row in zip(seqs, expected):  # each sequence alone, in the narrowest array it allows
-        got = tables.logits(*tokens_and_lengths([seq], min(len(seq) + widest - 1, 200)), 200)[0]
+        got = tables.logits(*tokens_at_width([seq], min(len(seq) + widest - 1, 200)), 200)[0]
         np.testing.assert_allclose(got, row, atol=1e-4, rtol=1e-5)
 
 
@@ -92,10 +92,10 @@ def test_rows_of_full_length_take_every_window_like_keras_on_stored_input(tiny_b
 def test_scores_do_not_depend_on_threads_or_batch_neighbours(tiny_bundle):
     seqs = [seq.upper().replace("T", "U") for _, seq in HAIRPINS + TRNA]
     tables = KmerTableModel(tiny_bundle.weights, tiny_bundle.hyperparameters["kernel_sizes"])
-    one = tables.pooled(*tokens_and_lengths(seqs, 200), 200, threads=1)
-    two = tables.pooled(*tokens_and_lengths(seqs, 200), 200, threads=2)
+    one = tables.pooled(*tokens_at_width(seqs, 200), 200, threads=1)
+    two = tables.pooled(*tokens_at_width(seqs, 200), 200, threads=2)
     np.testing.assert_array_equal(one, two)
-    np.testing.assert_array_equal(tables.pooled(*tokens_and_lengths(seqs[3:4], 200), 200, threads=1)[0], one[3])
+    np.testing.assert_array_equal(tables.pooled(*tokens_at_width(seqs[3:4], 200), 200, threads=1)[0], one[3])
 
 
 def test_logits_of_a_row_depend_neither_on_threads_nor_on_its_batch():
@@ -105,7 +105,7 @@ def test_logits_of_a_row_depend_neither_on_threads_nor_on_its_batch():
     bundle = load_bundle("hairpin")
     tables = KmerTableModel(bundle.weights, bundle.hyperparameters["kernel_sizes"])
     seqs = [seq.upper().replace("T", "U") for _, seq in HAIRPINS + TRNA] * 40  # 240 rows
-    tokens, lengths = tokens_and_lengths(seqs, 200)
+    tokens, lengths = tokens_at_width(seqs, 200)
     one = tables.logits(tokens, lengths, 200, threads=1)
     np.testing.assert_array_equal(tables.logits(tokens, lengths, 200, threads=2), one)
     np.testing.assert_array_equal(tables.logits(tokens[7:], lengths[7:], 200, threads=2), one[7:])
@@ -114,7 +114,7 @@ def test_logits_of_a_row_depend_neither_on_threads_nor_on_its_batch():
 
 def test_too_narrow_or_out_of_range_tokens_are_refused(tiny_bundle):
     tables = KmerTableModel(tiny_bundle.weights, tiny_bundle.hyperparameters["kernel_sizes"])
-    tokens, lengths = tokens_and_lengths(["ACGU" * 10], 40)  # needs 40 + 15 positions
+    tokens, lengths = tokens_at_width(["ACGU" * 10], 40)  # needs 40 + 15 positions
     with pytest.raises(ValueError, match="too narrow"):
         tables.pooled(tokens, lengths, 200)
     with pytest.raises(ValueError, match="outside 0..4"):
