@@ -11,7 +11,9 @@ source "$HERE/default_models_splits.sh"
 
 for kind in hairpin mature; do
     fragments=(); [ "$kind" = mature ] && fragments=(--fragments 18-26)
-    ood=$("$PY" "$HERE/make_negatives.py" --ood-fasta "$kind-split/ood.fa" --out "negatives-$kind-heldout" --part 2 "${fragments[@]}")
+    classes=(); [ "$kind" = hairpin ] && classes=(--classes "$HAIRPIN_OOD")  # not its background classes
+    ood=$("$PY" "$HERE/make_negatives.py" --ood-fasta "$kind-split/ood.fa" --out "negatives-$kind-heldout" --part 2 \
+        "${fragments[@]}" "${classes[@]}")
     threshold=$("$PY" -c "from deepmir_tools.bundle import load_bundle; print(repr(load_bundle('$kind').threshold))")
     # shellcheck disable=SC2086  # the --ood arguments are meant to split
     deepmir-calibrate -m "$kind" --in-dist "$kind-split/test.fa" $ood --method fixed --threshold "$threshold" \

@@ -10,6 +10,11 @@ RNA-seq library holds of these RNAs: read-sized fragments), for calibrating the 
 
 With --part 2 it writes the next block of the same seeded shuffle: negatives disjoint from --part 1's.
 Prints the matching `--ood LABEL=FILE` arguments for deepmir-calibrate on stdout.
+
+With --classes it writes only those classes, e.g. the background (outlier-exposure) set that the default models
+train on: classes that neither the calibration's held-out figures nor the peer benchmark's AUROC use as negatives.
+
+  python benchmarks/make_negatives.py --classes rRNA_5S,riboswitch,intron_gpII --per-class 100000 --out background/
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ def main() -> None:
     parser.add_argument("--part", type=int, default=1,
                         help="which block of --per-class records of the seeded shuffle: 1 for calibration, 2 for a "
                              "disjoint held-out evaluation set (smaller where a class has < 2 x --per-class records)")
+    parser.add_argument("--classes", help="comma-separated classes to write (default: all)")
     args = parser.parse_args()
     groups = by_class(DATA / "ncrna-negatives" / "rfam-ncrna.fa", lambda r: r.id.split("|")[0])
     groups["tRNA_GtRNAdb"] = [r for rs in by_class(DATA / "ncrna-negatives" / "gtrnadb-trna" / "trna_all_labeled.fa",
@@ -64,7 +70,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     low, high = (int(v) for v in args.fragments.split("-")) if args.fragments else (0, 0)
     specs = []
-    for label in sorted(groups):
+    wanted = sorted(groups) if not args.classes else args.classes.split(",")
+    unknown = [label for label in wanted if label not in groups]
+    if unknown:
+        parser.error(f"unknown class(es) {', '.join(unknown)}; known: {', '.join(sorted(groups))}")
+    for label in wanted:
         rng = random.Random(f"{args.seed}:{label}")
         records = sorted(groups[label])
         rng.shuffle(records)

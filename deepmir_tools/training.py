@@ -35,6 +35,7 @@ class TrainOptions:
     min_delta: float = 0.0  # smallest val_loss improvement that resets the early-stopping patience
     augment_mutations: float = 0.0  # per-base substitution rate applied to training batches
     augment_flanks: int = 0  # up to this many random bases added at each end of training sequences
+    background_weight: float = 0.5  # weight of the outlier-exposure term (background rows), when there are any
 
 
 @dataclass
@@ -137,13 +138,48 @@ def augment_onehot(x: np.ndarray, lengths: np.ndarray, rng: np.random.Generator,
     return table[codes], new_lengths
 
 
+BACKGROUND = -1  # label of a background (non-miRNA) row in a training batch
+
+
+def _background_rows(background: EncodedSet | None, n_train: int, batch_size: int, seed: int, epoch: int):
+    """Per batch, the background rows to add: a fresh seeded permutation of the background each epoch,
+    ``batch_size * n_background / n_train`` rows a batch (at most ``batch_size``), so one epoch sees
+    about the whole background once."""
+    if background is None or not len(background.ids):
+        return None
+    n_bg = len(background.ids)
+    per_batch = min(batch_size, max(1, math.ceil(batch_size * n_bg / max(n_train, 1))))
+    order = np.random.default_rng([seed, epoch, 1]).permutation(n_bg)
+    cursor = [0]
+
+    def take() -> np.ndarray:
+        rows = order[np.arange(cursor[0], cursor[0] + per_batch) % n_bg]
+        cursor[0] += per_batch
+        return np.sort(rows)
+
+    return take
+
+
+def _training_batch(data: EncodedSet, rows: np.ndarray, background: EncodedSet | None,
+                    background_rows: np.ndarray | None) -> EncodedSet:
+    """Rows of ``data``, followed by background rows labelled ``BACKGROUND`` when given."""
+    batch = subset(data, rows)
+    if background_rows is None:
+        return batch
+    extra = subset(background, background_rows)
+    labels = np.concatenate([batch.labels, np.full(len(background_rows), BACKGROUND, dtype=batch.labels.dtype)])
+    return EncodedSet(np.concatenate([batch.x, extra.x]), np.concatenate([batch.ids, extra.ids]),
+                      np.concatenate([batch.lengths, extra.lengths]), data.meta, labels, data.classes)
+
+
 def _make_dataset(data: EncodedSet, batch_size: int, seed: int, kernel: int, weights: dict[int, float] | None,
-                  shuffle: bool, mutations: float = 0.0, flanks: int = 0):
+                  shuffle: bool, mutations: float = 0.0, flanks: int = 0, background: EncodedSet | None = None):
     """A tf.data pipeline of (x, y[, sample weight]) batches.
 
     Reshuffled every epoch with a seed derived from ``seed`` and the epoch number, so that
     training is reproducible; one-hot batches are padded only as far as needed. The
-    signature leaves the length open (``None``), since batches differ in length.
+    signature leaves the length open (``None``), since batches differ in length. With a
+    ``background`` set, every batch also holds background rows, labelled ``BACKGROUND``.
     """
     import tensorflow as tf
 
@@ -152,19 +188,21 @@ def _make_dataset(data: EncodedSet, batch_size: int, seed: int, kernel: int, wei
 
     def batches():
         order = np.random.default_rng(seed + epoch[0]).permutation(n) if shuffle else np.arange(n)
+        take_background = _background_rows(background, n, batch_size, seed, epoch[0])
         epoch[0] += 1
         for start in range(0, n, batch_size):
-            rows = np.sort(order[start : start + batch_size])
-            batch = data
+            batch = _training_batch(data, np.sort(order[start : start + batch_size]), background,
+                                    take_background() if take_background else None)
             if mutations or flanks:  # fresh random variants every epoch, reproducible from the seed
                 rng = np.random.default_rng([seed, epoch[0], start])
-                x_aug, lengths = augment_onehot(data.x[rows], data.lengths[rows], rng, mutations, flanks)
-                batch, rows = EncodedSet(x_aug, data.ids[rows], lengths, data.meta, data.labels[rows]), np.arange(len(rows))
-            x, y = _batch_inputs(batch, rows, kernel), batch.labels[rows].astype(np.int32)
+                x_aug, lengths = augment_onehot(batch.x, batch.lengths, rng, mutations, flanks)
+                batch = EncodedSet(x_aug, batch.ids, lengths, data.meta, batch.labels)
+            rows = np.arange(len(batch.ids))
+            x, y = _batch_inputs(batch, rows, kernel), batch.labels.astype(np.int32)
             if weights is None:
                 yield x, y
             else:
-                yield x, y, np.array([weights[int(label)] for label in y], dtype=np.float32)
+                yield x, y, np.array([weights.get(int(label), 1.0) for label in y], dtype=np.float32)
 
     sample = _batch_inputs(data, np.arange(min(n, 1)), kernel)
     x_spec = tf.TensorSpec((None, None, 4) if data.meta["encoding"] == "onehot" else (None,) + sample.shape[1:], tf.float32)
@@ -173,6 +211,51 @@ def _make_dataset(data: EncodedSet, batch_size: int, seed: int, kernel: int, wei
         signature += (tf.TensorSpec((None,), tf.float32),)
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
     return dataset.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
+
+
+def outlier_exposure_loss(background_weight: float):
+    """Cross-entropy on family rows; on ``BACKGROUND`` rows, ``background_weight`` times the
+    cross-entropy to the uniform distribution (outlier exposure, Hendrycks et al., ICLR 2019):
+    the network learns to spread its softmax over all families for non-miRNA input, which is
+    what the max-softmax rejection threshold looks for."""
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        log_p = ops.log(ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0))
+        is_background = labels == BACKGROUND
+        picked = ops.take_along_axis(log_p, ops.expand_dims(ops.maximum(labels, 0), 1), axis=1)[:, 0]
+        return ops.where(is_background, -background_weight * ops.mean(log_p, axis=1), -picked)
+
+    return loss
+
+
+def family_accuracy_metric():
+    """Accuracy over the family rows of a batch (background rows have no right answer)."""
+    import keras
+    from keras import ops
+
+    class FamilyAccuracy(keras.metrics.Metric):
+        def __init__(self, name: str = "accuracy", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+            self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+            family = ops.cast(labels != BACKGROUND, "float32")
+            hits = ops.cast(ops.argmax(y_pred, axis=1) == labels, "float32") * family
+            self.correct.assign_add(ops.sum(hits))
+            self.total.assign_add(ops.sum(family))
+
+        def result(self):
+            return ops.divide_no_nan(self.correct, self.total)
+
+        def reset_state(self):
+            self.correct.assign(0.0)
+            self.total.assign(0.0)
+
+    return FamilyAccuracy()
 
 
 def _progress_callback(total_epochs: int, enabled: bool):
@@ -224,8 +307,13 @@ def _build_with_precision(architecture: str, train: EncodedSet, options: TrainOp
         keras.mixed_precision.set_global_policy(previous)
 
 
-def train_model(train: EncodedSet, validation: EncodedSet | None, options: TrainOptions) -> TrainResult:
-    """Train the architecture that fits ``train``'s encoding; early stopping on validation loss."""
+def train_model(train: EncodedSet, validation: EncodedSet | None, options: TrainOptions,
+                background: EncodedSet | None = None) -> TrainResult:
+    """Train the architecture that fits ``train``'s encoding; early stopping on validation loss.
+
+    ``background``: non-miRNA sequences (same encoding) trained towards a uniform softmax
+    (:func:`outlier_exposure_loss`); without it the loss is the paper's plain cross-entropy.
+    """
     configure_tensorflow(options.threads, deterministic=True)
     import keras
 
@@ -233,10 +321,12 @@ def train_model(train: EncodedSet, validation: EncodedSet | None, options: Train
     encoding = train.meta["encoding"]
     architecture = architecture_for(encoding)
     model = _build_with_precision(architecture, train, options)
+    exposed = background is not None and len(background.ids) > 0
     model.compile(
         optimizer=keras.optimizers.Adam(options.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],  # unweighted even when class weights are given as sample weights
+        loss=outlier_exposure_loss(options.background_weight) if exposed else "sparse_categorical_crossentropy",
+        # unweighted even when class weights are given as sample weights
+        metrics=[family_accuracy_metric()] if exposed else ["accuracy"],
         jit_compile=False,  # input lengths vary per batch; XLA would recompile for each
     )
     kernel = largest_kernel(architecture, options.hyperparameters)
@@ -244,7 +334,8 @@ def train_model(train: EncodedSet, validation: EncodedSet | None, options: Train
     if (options.augment_mutations or options.augment_flanks) and encoding != "onehot":
         raise DeepMirError("--augment-mutations/--augment-flanks work on one-hot input only")
     batches = _make_dataset(train, options.batch_size, options.seed, kernel, weights, shuffle=True,
-                            mutations=options.augment_mutations, flanks=options.augment_flanks)
+                            mutations=options.augment_mutations, flanks=options.augment_flanks,
+                            background=background if exposed else None)
     val_batches = _make_dataset(validation, 256, options.seed, kernel, None, shuffle=False) if validation is not None and len(validation.ids) else None
     log = _progress_callback(options.epochs, options.progress)
     callbacks = [log]

@@ -247,3 +247,88 @@ def test_bfloat16_mixed_precision_is_scoped_to_the_model(runs):
     # same seed, same data: one epoch in bfloat16 lands near, not on, the float32 run's first epoch
     float32_first = runs["library"].history[0]["loss"]
     assert result.history[0]["loss"] != float32_first and abs(result.history[0]["loss"] - float32_first) < 0.1
+
+
+# ------------------------------------------------------------------ background (outlier exposure) training
+BACKGROUND_FA = TEST_DATA / "background-rRNA_5S-40.fa"
+
+
+def test_outlier_exposure_loss_matches_its_definition():
+    """Family rows: -log p(family); background rows: weight x mean over families of -log p (checked by hand)."""
+    from deepmir_tools.training import BACKGROUND, outlier_exposure_loss
+
+    probs = np.array([[0.1, 0.2, 0.6, 0.1], [0.25, 0.25, 0.4, 0.1], [0.7, 0.1, 0.1, 0.1]], dtype=np.float32)
+    labels = np.array([2, BACKGROUND, 0], dtype=np.int32)
+    got = np.asarray(outlier_exposure_loss(0.5)(labels, probs))
+    expected = [-math.log(0.6), 0.5 * -(2 * math.log(0.25) + math.log(0.4) + math.log(0.1)) / 4, -math.log(0.7)]
+    assert np.allclose(got, expected, rtol=1e-6)
+
+
+def test_background_rows_cycle_through_a_seeded_permutation():
+    """ceil(batch x n_background / n_train) rows a batch; every background row once before any repeats."""
+    from deepmir_tools.npzformat import EncodedSet
+    from deepmir_tools.training import _background_rows
+
+    background = EncodedSet(np.zeros((10, 200, 4), np.uint8), np.array([f"b{i}" for i in range(10)]),
+                            np.full(10, 100, np.int32), {"encoding": "onehot"})
+    take = _background_rows(background, n_train=100, batch_size=32, seed=7, epoch=0)
+    first = [take() for _ in range(5)]
+    assert all(len(rows) == 4 for rows in first)  # ceil(32 * 10 / 100)
+    assert len(set(np.concatenate(first[:2]).tolist())) == 8  # no repeats within the first 10 draws
+    assert set(np.concatenate(first[:3]).tolist()) == set(range(10))
+    again = _background_rows(background, n_train=100, batch_size=32, seed=7, epoch=0)
+    assert all(np.array_equal(rows, again()) for rows in first)
+    other_epoch = _background_rows(background, n_train=100, batch_size=32, seed=7, epoch=1)
+    assert any(not np.array_equal(rows, other_epoch()) for rows in first)
+    assert _background_rows(None, 100, 32, 7, 0) is None
+
+
+def _max_softmax(model, path: Path) -> np.ndarray:
+    return padded_softmax(model, [seq for _, seq in read_fasta(path)]).max(axis=1)
+
+
+def test_background_training_lowers_confidence_on_unseen_background(tmp_path):
+    """Trained with 30 real 5S rRNAs as background, the model is less sure of 10 other 5S rRNAs than the
+    same model trained without them (same seed), while still classifying held-out hairpins."""
+    from deepmir_tools.training import TrainOptions, train_model
+
+    records = read_fasta(BACKGROUND_FA)
+    seen, unseen = tmp_path / "seen.fa", tmp_path / "unseen.fa"
+    seen.write_text("".join(f">{name}\n{seq}\n" for name, seq in records[:30]))
+    unseen.write_text("".join(f">{name}\n{seq}\n" for name, seq in records[30:]))
+    data, _ = encode_records(read_records(str(TRAIN_FA)), str(TRAIN_FA), EncodeOptions(labels="require"))
+    background, _ = encode_records(read_records(str(seen)), str(seen), EncodeOptions(labels="ignore"))
+    # big and long enough to learn the 5 families (~99% training accuracy), still seconds on a CPU
+    options = TrainOptions(epochs=25, seed=7, progress=False, learning_rate=5e-3,
+                           hyperparameters={"kernel_sizes": KERNELS, "filters": 32, "dense": 64, "dropout": 0.3})
+    plain = train_model(data, None, options)
+    exposed = train_model(data, None, options, background)
+    assert not np.array_equal(plain.model.get_weights()[0], exposed.model.get_weights()[0])
+    assert _max_softmax(exposed.model, unseen).mean() < _max_softmax(plain.model, unseen).mean() - 0.05
+    from deepmir_tools.labels import split_class_entry
+
+    accessions = [split_class_entry(entry)[0] for entry in data.classes]
+    predicted = padded_softmax(exposed.model, [seq for _, seq in read_fasta(TEST_FA)]).argmax(axis=1)
+    assert np.mean([accessions[p] == f for p, f in zip(predicted, header_families(TEST_FA))]) >= 0.8
+
+
+def test_background_files_are_recorded_in_the_bundle(runs, run_main_module):
+    tmp = runs["tmp"]
+    result = run_main_module("deepmir-train", TRAIN_FA, "-o", tmp / "exposed.npz", *ARCH, "--seed", "7",
+                             "--background", BACKGROUND_FA, "--background-weight", "0.25", "-q")
+    assert result.code == 0
+    training = meta_of(tmp / "exposed.npz")["training"]
+    assert training["background"] == [{"file": BACKGROUND_FA.name,
+                                       "sha256": hashlib.sha256(BACKGROUND_FA.read_bytes()).hexdigest()}]
+    assert training["background_sequences"] == 40 and training["background_weight"] == 0.25
+
+
+def test_background_errors_are_one_line(run_main, tmp_path):
+    too_long = tmp_path / "long.fa"
+    too_long.write_text((TEST_DATA / "riboswitch-251nt.fa").read_text())
+    result = run_main("deepmir-train", TRAIN_FA, "-o", tmp_path / "m.npz", *ARCH, "--background", too_long)
+    assert result.code != 0 and "no background sequences left" in result.err and "Traceback" not in result.err
+    assert not (tmp_path / "m.npz").exists()
+    result = run_main("deepmir-train", TRAIN_FA, "-o", tmp_path / "m.npz", *ARCH, "--background", BACKGROUND_FA,
+                      "--background-weight", "0")
+    assert result.code != 0 and "--background-weight" in result.err

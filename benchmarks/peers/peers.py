@@ -210,7 +210,9 @@ class DeepmirPeer(Peer):
         with open(train_fa, "w") as out:
             for r in train:
                 out.write(f">{r.id} family={r.family} name={r.name}\n{r.seq}\n")
-        inputs = [train_fa] + ([self.validation] if self.validation else [])
+        # files named in the extra training arguments (e.g. --background FASTA) are part of the key too
+        inputs = [train_fa] + ([self.validation] if self.validation else []) + [
+            arg for arg in self.train_args if os.path.isfile(arg)]
         key = hashlib.sha256(json.dumps({"data": _file_digest(*inputs), "version": self.version(),
                                          "args": self.train_args}).encode()).hexdigest()[:20]
         cache = os.path.join(self.cache_root, "deepmir", key)
@@ -251,6 +253,9 @@ class DeepmirPeer(Peer):
         note += "; score = softmax of the top family"
         if self.reuse_model:
             note += f"; model {os.path.basename(self.reuse_model)} given (not trained by this run)"
+        elif self.train_args:
+            shown = [os.path.basename(arg) if os.path.isfile(arg) else arg for arg in self.train_args]
+            note += f"; deepmir-train {' '.join(shown)}"
         return [PeerResult(self.name, self.version(), _families_of(train), predictions, query, build,
                            note=note, cached_build=cached)]
 

@@ -73,6 +73,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--deepmir-model", default=None,
                    help="use this model bundle instead of running deepmir-train (it must have been trained on "
                         "the same train.fa; one data set per run)")
+    p.add_argument("--deepmir-background", default="rRNA_5S,riboswitch,intron_gpII",
+                   help="classes of --negatives that deepmir trains on as background (outlier exposure); must not "
+                        "overlap --neg-classes; '' = none (default: %(default)s)")
     p.add_argument("--deepmir-classify-args", default="--long truncate",
                    help="extra deepmir-classify arguments (default: %(default)s)")
     p.add_argument("--seed", type=int, default=7)
@@ -87,7 +90,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error(f"unknown tools: {', '.join(sorted(unknown))} (choose from {', '.join(TOOLS)})")
     if args.negatives is None:
         args.negatives = os.path.join(args.data_root, "ncrna-negatives", "rfam-ncrna.fa")
+    shared = set(_classes(args.deepmir_background)) & set(_classes(args.neg_classes))
+    if shared:
+        p.error(f"--deepmir-background and --neg-classes share {', '.join(sorted(shared))}: a class the model "
+                "trained on would be scored as unseen")
     return args
+
+
+def _classes(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def write_background(negatives: str, classes: Sequence[str], path: str) -> int:
+    """Every record of ``classes`` in the negatives file, for ``deepmir-train --background``."""
+    records = [r for r in read_fasta(negatives) if r.id.split("|", 1)[0] in classes]
+    if not records:
+        raise PeerError(f"{negatives}: no records of the background classes {', '.join(classes)}")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return write_fasta(path, ((r.id, r.seq) for r in records))
 
 
 # ------------------------------------------------------------------------------------------ evaluation
@@ -136,7 +156,8 @@ def _slug(name: str) -> str:
 
 # -------------------------------------------------------------------------------------------- peers
 
-def make_peers(args: argparse.Namespace, n_families: int, validation: str | None) -> list[Peer]:
+def make_peers(args: argparse.Namespace, n_families: int, validation: str | None,
+               background: Sequence[str] = ()) -> list[Peer]:
     tools = args.tools.split(",")
     peers: list[Peer] = []
     if "blastn" in tools:
@@ -149,7 +170,7 @@ def make_peers(args: argparse.Namespace, n_families: int, validation: str | None
     if "deepmir" in tools:
         for text in args.deepmir_threads.split(","):
             threads = os.cpu_count() or 1 if text.strip() == "all" else int(text)
-            peers.append(DeepmirPeer(threads, args.cache_dir, train_args=shlex.split(args.deepmir_train_args),
+            peers.append(DeepmirPeer(threads, args.cache_dir, train_args=shlex.split(args.deepmir_train_args) + list(background),
                                      classify_args=shlex.split(args.deepmir_classify_args), validation=validation,
                                      reuse_model=args.deepmir_model))
     return peers
@@ -350,7 +371,7 @@ def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
     families = sorted({r.family for r in train})
     order = family_order(families, args.seed)
     max_test = args.max_test if args.max_test is not None else PRESETS.get(name, ([], 0))[1]
-    neg_classes = [c.strip() for c in args.neg_classes.split(",") if c.strip()]
+    neg_classes = _classes(args.neg_classes)
     queries = load_queries(split_dir, set(families), args.negatives, neg_classes, args.neg_per_class, max_test,
                            args.seed, log=log)
     n_test = sum(q.family is not None for q in queries)
@@ -359,7 +380,13 @@ def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
     workdir = os.path.join(args.results_dir, "work", name)
     os.makedirs(workdir, exist_ok=True)
     val = os.path.join(split_dir, "val.fa")
-    peers = make_peers(args, len(families), val if os.path.exists(val) else None)
+    background = []
+    if "deepmir" in args.tools and _classes(args.deepmir_background) and not args.deepmir_model:
+        path = os.path.join(args.results_dir, "work", "background.fa")
+        count = write_background(args.negatives, _classes(args.deepmir_background), path)
+        log(f"  deepmir background: {count} records ({args.deepmir_background})")
+        background = ["--background", path]
+    peers = make_peers(args, len(families), val if os.path.exists(val) else None, background)
 
     rows, deepmir_model = run_main(args, name, peers, train, queries, order, workdir)
     scaling = run_scaling(args, name, peers, train, queries, order, workdir, deepmir_model) if args.scaling else []

@@ -19,7 +19,7 @@ import kmer_baseline  # noqa: E402
 import metrics  # noqa: E402
 from infernal_peer import stockholm  # noqa: E402
 from peers import read_classify_tsv  # noqa: E402
-from run_peers import linear_fit  # noqa: E402
+from run_peers import linear_fit, parse_args, write_background  # noqa: E402
 from seqs import read_fasta  # noqa: E402
 
 LABELLED = os.path.join(HERE, "..", "..", "test-data", "hairpins-hsa30-labelled.fa")
@@ -94,3 +94,14 @@ def test_linear_fit_of_scaling_times():
     assert a == pytest.approx(90.0) and b == pytest.approx(1.0)
     assert linear_fit({25: 50.0}) == (0.0, 2.0)
     assert linear_fit({10: 100.0, 20: 90.0})[1] == 0.0
+
+
+def test_background_takes_only_its_classes_and_never_a_scored_one(tmp_path):
+    negatives = tmp_path / "negatives.fa"
+    negatives.write_text(">tRNA|src|1\nGGGA\n>rRNA_5S|src|2\nCCCU\n>riboswitch|src|3\nAAAG\n>rRNA_5S|src|4\nUUUC\n")
+    out = tmp_path / "work" / "background.fa"
+    assert write_background(str(negatives), ["rRNA_5S", "riboswitch"], str(out)) == 3
+    assert [r.id for r in read_fasta(str(out))] == ["rRNA_5S|src|2", "riboswitch|src|3", "rRNA_5S|src|4"]
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "x", "--neg-classes", "tRNA,rRNA_5S", "--deepmir-background", "rRNA_5S"])
+    assert parse_args(["--dataset", "x", "--deepmir-background", ""]).deepmir_background == ""

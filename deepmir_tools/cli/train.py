@@ -21,6 +21,7 @@ EXAMPLES = """\
   deepmir-train split/train.fa --validation split/val.fa --test split/test.fa -o hairpin-model.npz
   deepmir-train train.npz --val-fraction 0.1 --epochs 20 --seed 1 --log log.tsv --curve curve.png -o model.npz
   deepmir-train --encoding pair --epochs 10 train.fa -o pair-model.npz   # the paper's matrix CNN
+  deepmir-train split/train.fa --validation split/val.fa --background rRNA_5S.fa --background riboswitch.fa -o model.npz
   deepmir-train --filters 8 --dense 16 --epochs 3 tiny.fa -o tiny-model.npz  # a tiny model for tests
 """
 
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train on copies with this per-base substitution rate (one-hot only)")
     fit.add_argument("--augment-flanks", type=int, default=0,
                      help="train on copies with up to N random bases added at each end (one-hot only)")
+    fit.add_argument("--background", action="append", default=[], metavar="FASTA",
+                     help="non-miRNA sequences (FASTA/FASTQ, labels ignored; repeatable) trained towards an even "
+                          "softmax over all families (outlier exposure), so that max-softmax rejection separates "
+                          "them better")
+    fit.add_argument("--background-weight", type=float, default=0.5,
+                     help="weight of the background term in the loss (with --background)")
     fit.add_argument("--mixed-precision", choices=("float16", "bfloat16"), default="",
                      help="compute in float16 (GPUs) or bfloat16 (CPUs with AVX512-BF16 or AMX: the matrix CNN "
                           "trained 2.2x faster on 2 such cores); weights stay float32")
@@ -106,6 +113,25 @@ def load_labelled(path: str, args: argparse.Namespace, expected_encoding: str | 
     return data
 
 
+def load_background(paths: Sequence[str], args: argparse.Namespace) -> EncodedSet | None:
+    """Background (non-miRNA) sequences, encoded like the training set; family labels are ignored."""
+    if not paths:
+        return None
+    options = encode_options(args)
+    options.labels = "ignore"
+    parts = []
+    for path in paths:
+        data, skipped = encode_records(read_records(path), path, options)
+        if skipped:
+            say(args, f"{PROG}: {path}: skipped {skipped} background sequence(s) longer than {args.max_len} nt")
+        if not len(data.ids):
+            raise DeepMirError(f"{path}: no background sequences left to train on")
+        parts.append(data)
+    first = parts[0]
+    return EncodedSet(np.concatenate([p.x for p in parts]), np.concatenate([p.ids for p in parts]),
+                      np.concatenate([p.lengths for p in parts]), first.meta)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..atomic import check_writable
@@ -114,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for output in (args.output, args.log, args.curve):  # before training, not after it
         if output:
             check_writable(output)
+    if args.background_weight <= 0:
+        raise DeepMirError("--background-weight must be > 0")
     train = load_labelled(args.train, args)
     adopt_encoding(args, train)
     if args.validation:
@@ -123,16 +151,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         train, validation = subset(train, keep), subset(train, held)
     else:
         validation = None
+    background = load_background(args.background, args)
     say(args, f"{PROG}: {len(train.ids)} training sequences, {len(train.classes)} families, "
-              f"{0 if validation is None else len(validation.ids)} validation")
+              f"{0 if validation is None else len(validation.ids)} validation"
+              + (f", {len(background.ids)} background" if background is not None else ""))
     options = TrainOptions(
         epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, threads=args.threads, class_weight=args.class_weight, mixed_precision=args.mixed_precision,
         hyperparameters=hyperparameters(args), progress=not args.quiet,
         augment_mutations=args.augment_mutations, augment_flanks=args.augment_flanks, min_delta=args.min_delta,
+        background_weight=args.background_weight,
     )
-    result = train_model(train, validation, options)
-    meta = bundle_meta(args, train, validation, result)
+    result = train_model(train, validation, options, background)
+    meta = bundle_meta(args, train, validation, result, background)
     from ..bundle import save_model
 
     save_model(args.output, result.model, meta, float16=args.float16_weights)
@@ -173,7 +204,8 @@ def _provenance(path: str | None, data: EncodedSet | None) -> dict[str, Any] | N
             "families": int(len(np.unique(data.labels)))}
 
 
-def bundle_meta(args: argparse.Namespace, train: EncodedSet, validation: EncodedSet | None, result) -> dict[str, Any]:
+def bundle_meta(args: argparse.Namespace, train: EncodedSet, validation: EncodedSet | None, result,
+                background: EncodedSet | None = None) -> dict[str, Any]:
     """Everything a bundle records about the model and how it was made."""
     from ..bundle import paper_threshold
     from ..labels import split_class_entry
@@ -199,6 +231,11 @@ def bundle_meta(args: argparse.Namespace, train: EncodedSet, validation: Encoded
         },
         "metrics": {},
     }
+    if background is not None:
+        meta["training"]["background"] = [
+            {"file": os.path.basename(path), "sha256": sha256_of_file(path)} for path in args.background]
+        meta["training"]["background_sequences"] = int(len(background.ids))
+        meta["training"]["background_weight"] = args.background_weight
     if validation is not None and len(validation.ids):
         meta["metrics"]["validation"] = evaluate(meta, result.model, validation)
     if args.test:
