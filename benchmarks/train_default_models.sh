@@ -4,7 +4,7 @@
 #   bash benchmarks/train_default_models.sh [WORKDIR]        # default WORKDIR: benchmarks/results/default-models
 #   CALIBRATE_ONLY=1 bash benchmarks/train_default_models.sh WORKDIR  # reuse WORKDIR/*-uncalibrated.npz (~1 min)
 #   MODELS=hairpin bash benchmarks/train_default_models.sh WORKDIR   # train one model, reuse the other's
-# Needs deepmir-tools installed (the README's install command). Takes about an hour on 2 CPU cores.
+# Needs deepmir-tools installed (the README's install command). Takes about 30-45 minutes on 2 CPU cores.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=default_models_splits.sh
