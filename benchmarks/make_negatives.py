@@ -13,8 +13,12 @@ Prints the matching `--ood LABEL=FILE` arguments for deepmir-calibrate on stdout
 
 With --classes it writes only those classes, e.g. the background (outlier-exposure) set that the default models
 train on: classes that neither the calibration's held-out figures nor the peer benchmark's AUROC use as negatives.
+--no-family SPLIT adds the class no_family: the split's family-less miRBase hairpins (ood.fa, class=no_family) except
+those >= 80% identical to a training hairpin or to an unseen-family hairpin (see
+deepmir_tools.datasets.family_less_background).
 
-  python benchmarks/make_negatives.py --classes rRNA_5S,riboswitch,intron_gpII --per-class 100000 --out background/
+  python benchmarks/make_negatives.py --classes rRNA_5S,riboswitch,intron_gpII,no_family --no-family split/ \
+      --per-class 100000 --out background/
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from deepmir_tools.datasets import family_less_background  # noqa: E402
 from deepmir_tools.labels import header_fields  # noqa: E402
 from deepmir_tools.seqio import read_records  # noqa: E402
 
@@ -60,6 +65,10 @@ def main() -> None:
                         help="which block of --per-class records of the seeded shuffle: 1 for calibration, 2 for a "
                              "disjoint held-out evaluation set (smaller where a class has < 2 x --per-class records)")
     parser.add_argument("--classes", help="comma-separated classes to write (default: all)")
+    parser.add_argument("--no-family", type=Path, metavar="SPLIT",
+                        help="deepmir-dataset folder: its family-less hairpins become the class no_family")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="processes for the --no-family identity filter")
     args = parser.parse_args()
     groups = by_class(DATA / "ncrna-negatives" / "rfam-ncrna.fa", lambda r: r.id.split("|")[0])
     groups["tRNA_GtRNAdb"] = [r for rs in by_class(DATA / "ncrna-negatives" / "gtrnadb-trna" / "trna_all_labeled.fa",
@@ -67,6 +76,12 @@ def main() -> None:
     if args.ood_fasta:
         unseen = by_class(args.ood_fasta, lambda r: header_fields(r.description).get("class"))
         groups["unseen_family"] = unseen.get("unseen_family", [])
+    if args.no_family:
+        kept, dropped = family_less_background(str(args.no_family / "ood.fa"), str(args.no_family / "train.fa"),
+                                               threads=args.threads)
+        print(f"make_negatives: no_family: {len(kept)} family-less hairpins kept, {dropped} dropped (>= 80% "
+              "identical to a training or unseen-family hairpin)", file=sys.stderr)
+        groups["no_family"] = [(record.id, record.seq) for record in kept]
     args.out.mkdir(parents=True, exist_ok=True)
     low, high = (int(v) for v in args.fragments.split("-")) if args.fragments else (0, 0)
     specs = []

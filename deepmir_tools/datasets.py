@@ -35,7 +35,7 @@ import edlib
 from .atomic import atomic_output
 from .npzformat import sha256_of_file
 from .errors import DeepMirError, InputFormatError
-from .labels import labelled_header
+from .labels import header_fields, labelled_header
 from .seqio import SeqRecord, open_binary, read_records
 
 #: The paper's Table 2 groups: (members per family, test members per family); max length 200 nt.
@@ -513,14 +513,54 @@ def _remote_family(
     return set(to_test), set(to_val)
 
 
-def similar_to_training(held_out: Sequence[str], train: Sequence[str], identity: float) -> list[bool]:
+def similar_to_training(held_out: Sequence[str], train: Sequence[str], identity: float,
+                        threads: int = 1) -> list[bool]:
     """For each held-out sequence: does some training sequence match it (:func:`similarity_hit`)?
 
     Every pair is aligned (about 3 microseconds each with the edit bound ``k``). q-gram filters
     do not pay at 80% identity: on miRBase hairpins a third of the pairs pass the q-gram lemma.
+    ``threads`` > 1 shares the held-out sequences among that many processes (same answers).
     """
     train_bytes = _as_bytes(train)  # edlib is faster on bytes than on str
-    return [any(similarity_hit(query, other, identity) for other in train_bytes) for query in _as_bytes(held_out)]
+    queries = _as_bytes(held_out)
+    if threads <= 1 or len(queries) < 2:
+        return _any_similar(queries, train_bytes, identity)
+    import multiprocessing
+    from functools import partial
+
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    size = max(1, math.ceil(len(queries) / (threads * 8)))  # several chunks per process evens out their lengths
+    chunks = [queries[start : start + size] for start in range(0, len(queries), size)]
+    with context.Pool(threads) as pool:
+        parts = pool.map(partial(_any_similar, train=train_bytes, identity=identity), chunks)
+    return [flag for part in parts for flag in part]
+
+
+def _any_similar(queries: Sequence[bytes], train: Sequence[bytes], identity: float) -> list[bool]:
+    return [any(similarity_hit(query, other, identity) for other in train) for query in queries]
+
+
+def family_less_background(ood_fasta: str, train_fasta: str, identity: float = DEFAULT_IDENTITY,
+                           threads: int = 1) -> tuple[list[SeqRecord], int]:
+    """Family-less hairpins of a split (``class=no_family`` records of its ``ood.fa``) to train on as
+    background (outlier exposure), and how many were dropped.
+
+    Dropped: those at >= ``identity`` (:func:`similarity_hit`) to a training sequence, likely members of
+    a known family that miFam.dat does not list, which the model must not learn to reject; and those at
+    >= ``identity`` to an unseen-family hairpin (``class=unseen_family``) of the same ``ood.fa``, which
+    are scored as negatives: training on near-copies of them would flatter the rejection figures.
+    """
+    family_less, unseen = [], []
+    for record in read_records(ood_fasta):
+        kind = header_fields(record.description).get("class")
+        if kind == "no_family":
+            family_less.append(record)
+        elif kind == "unseen_family":
+            unseen.append(record.seq)
+    references = [record.seq for record in read_records(train_fasta)] + unseen
+    flags = similar_to_training([record.seq for record in family_less], references, identity, threads)
+    kept = [record for record, similar in zip(family_less, flags) if not similar]
+    return kept, len(family_less) - len(kept)
 
 
 def _as_bytes(seqs: Iterable[str]) -> list[bytes]:

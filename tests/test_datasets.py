@@ -309,6 +309,34 @@ def test_similarity_hit_uses_the_shorter_sequence():
     assert ds.max_edits(80, 0.8) == 16  # not 15: (1 - 0.8) * 80 is 15.999... in floating point
 
 
+def test_family_less_background_drops_near_copies_of_known_and_scored_hairpins(tmp_path):
+    hairpins = {r.id: r.seq for r in read_records(HAIRPINS)}
+    (tmp_path / "train.fa").write_text(f">hsa-let-7a-1 family=MIPF0000002 name=let-7\n{hairpins['hsa-let-7a-1']}\n")
+    ood = [("mmu-let-7a-1", "no_family"), ("hsa-mir-21", "unseen_family family=MIPF0000060 name=mir-21"),
+           ("mmu-mir-21a", "no_family"), ("hsa-mir-206", "no_family"), ("hsa-mir-10a", "no_family")]
+    (tmp_path / "ood.fa").write_text("".join(f">{name} class={fields}\n{hairpins[name]}\n" for name, fields in ood))
+    # independent check of the expectation: the mouse let-7a-1 / miR-21a are >= 80% identical to the human ones
+    # (a known and a scored unseen-family hairpin); miR-206 and miR-10a to neither
+    references = [hairpins["hsa-let-7a-1"], hairpins["hsa-mir-21"]]
+    similar = {name: any(_independent_hit(hairpins[name], ref, 0.8) for ref in references)
+               for name, kind in ood if kind == "no_family"}
+    assert similar == {"mmu-let-7a-1": True, "mmu-mir-21a": True, "hsa-mir-206": False, "hsa-mir-10a": False}
+    for threads in (1, 2):
+        kept, dropped = ds.family_less_background(str(tmp_path / "ood.fa"), str(tmp_path / "train.fa"),
+                                                  threads=threads)
+        assert [r.id for r in kept] == ["hsa-mir-206", "hsa-mir-10a"] and dropped == 2
+        assert [r.seq for r in kept] == [hairpins["hsa-mir-206"], hairpins["hsa-mir-10a"]]
+
+
+def test_similar_to_training_gives_the_same_answers_in_processes():
+    seqs = [r.seq for r in read_records(HAIRPINS)]
+    held_out, train = seqs[::3], [s for i, s in enumerate(seqs) if i % 3]
+    one = ds.similar_to_training(held_out, train, 0.8)
+    assert ds.similar_to_training(held_out, train, 0.8, threads=2) == one
+    assert one == [any(_independent_hit(h, t, 0.8) for t in train) for h in held_out]
+    assert 0 < sum(one) < len(one)  # both answers occur, so the comparison means something
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 
 

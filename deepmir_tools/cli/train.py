@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--augment-flanks", type=int, default=0,
                      help="train on copies with up to N random bases added at each end (one-hot only)")
     fit.add_argument("--background", action="append", default=[], metavar="FASTA",
-                     help="non-miRNA sequences (FASTA/FASTQ, labels ignored; repeatable) trained towards an even "
-                          "softmax over all families (outlier exposure), so that max-softmax rejection separates "
-                          "them better")
+                     help="sequences of none of the families, e.g. non-miRNA RNAs or family-less miRNA hairpins "
+                          "(FASTA/FASTQ, labels ignored; repeatable), trained towards an even softmax over all "
+                          "families (outlier exposure), so that max-softmax rejection separates them better")
     fit.add_argument("--background-weight", type=float, default=0.5,
                      help="weight of the background term in the loss (with --background)")
     fit.add_argument("--mixed-precision", choices=("float16", "bfloat16"), default="",
