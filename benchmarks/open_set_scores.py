@@ -67,11 +67,12 @@ class Features:
         out = []
         for start in range(0, len(seqs), BATCH):
             tokens, lengths = tokens_and_lengths(seqs[start : start + BATCH], self.max_len, self.kernel)
-            out.append(self.tables.hidden_layer(self.tables.pooled(tokens, lengths, self.max_len, self.threads)))
+            out.append(self.tables.hidden_layer(self.tables.pooled(tokens, lengths, self.max_len, self.threads),
+                                                  self.threads))
         return np.vstack(out)
 
     def logits(self, hidden: np.ndarray) -> np.ndarray:
-        return self.tables.output_layer(hidden)
+        return self.tables.output_layer(hidden, self.threads)
 
 
 def unit(x: np.ndarray) -> np.ndarray:

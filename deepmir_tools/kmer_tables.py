@@ -7,7 +7,8 @@ instead each kernel is cut into chunks of up to 4 positions and every possible c
 content (5^4 = 625 with "no base" as a fifth letter) gets its pre-summed row in a table.
 A width-16 window is then 4 look-ups and 3 additions of a 512-vector, against 16 x 4 x 512
 multiply-adds for the convolution. A numba loop does the look-ups, additions and the
-global max per sequence; numpy's BLAS does the two dense layers.
+global max per sequence, and a second one the two dense layers (not BLAS: see
+:func:`deepmir_tools.table_kernel.dense_rows`).
 
 Exactness: each sequence is scored as the Keras model scores it zero-padded to the model
 length (the paper's 200 nt), without computing the padding windows one by one. Windows
@@ -18,13 +19,12 @@ possible window sum plus bias is <= 0 is always 0 after ReLU and is left out (wi
 of the dense layer): 449 of the shipped hairpin model's 4,096 filters.
 
 Measured side by side on the shipped hairpin model, 1 core, 1,024 Rfam hairpins: the same
-tables as XLA-compiled TensorFlow ops 0.50 ms, this loop 0.17 ms (+ 0.09 ms for the dense
+tables as XLA-compiled TensorFlow ops 0.50 ms, this loop 0.17 ms (+ ~0.1 ms for the dense
 layers) per hairpin, with identical logits.
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 NO_BASE = 4  # token of N, IUPAC codes and padding: a zero row of the one-hot matrix
 CHUNK = 4  # bases per table look-up: 5^4 rows x filters floats (1.3 MB for 512 filters)
-MIN_BLAS_ROWS = 16  # dense layers run on blocks of at least this many rows (see KmerTableModel.dense_layers)
 
 
 def tokens_from_codes(codes: np.ndarray) -> np.ndarray:
@@ -161,7 +160,7 @@ class KmerTableModel:
         if tokens.size and (tokens.min() < 0 or tokens.max() > NO_BASE):  # they index the tables unchecked
             raise ValueError(f"tokens outside 0..{NO_BASE}")
         _set_numba_threads(threads)
-        return _pool_function()(np.ascontiguousarray(tokens, dtype=np.int32), np.minimum(lengths, padded_to).astype(np.int64),
+        return _kernels().pool_rows(np.ascontiguousarray(tokens, dtype=np.int32), np.minimum(lengths, padded_to).astype(np.int64),
                                 padded_to, self.kernel_sizes, self.first_chunk, self.feature_start, self.chunk_start,
                                 self.chunk_offset, self.chunk_width, self.tables, self.bias)
 
@@ -169,48 +168,19 @@ class KmerTableModel:
         """(N, classes) float32 logits; see :meth:`pooled` for the arguments."""
         return self.dense_layers(self.pooled(tokens, lengths, padded_to, threads), threads)
 
-    def hidden_layer(self, features: np.ndarray) -> np.ndarray:
+    def hidden_layer(self, features: np.ndarray, threads: int = 0) -> np.ndarray:
         """ReLU activations of the 1,024-unit dense layer for pooled features."""
-        hidden = features @ self.dense
-        hidden += self.dense_bias
-        np.maximum(hidden, 0.0, out=hidden)
-        return hidden
+        _set_numba_threads(threads)
+        return _kernels().dense_rows(np.ascontiguousarray(features, np.float32), self.dense, self.dense_bias, True)
 
-    def output_layer(self, hidden: np.ndarray) -> np.ndarray:
+    def output_layer(self, hidden: np.ndarray, threads: int = 0) -> np.ndarray:
         """Logits of dense-layer activations."""
-        out = hidden @ self.output
-        out += self.output_bias
-        return out
-
-    def _dense_block(self, features: np.ndarray) -> np.ndarray:
-        return self.output_layer(self.hidden_layer(features))
+        _set_numba_threads(threads)
+        return _kernels().dense_rows(np.ascontiguousarray(hidden, np.float32), self.output, self.output_bias, False)
 
     def dense_layers(self, features: np.ndarray, threads: int = 0) -> np.ndarray:
-        """Logits of pooled features; each row's result depends neither on ``threads`` nor on the other rows.
-
-        Multi-threaded BLAS splits a product differently by thread count, and products of 1-3
-        rows take other kernels (GEMV, small-matrix paths) than larger ones (measured with
-        OpenBLAS), and either changes the last bits. So blocks of >= :data:`MIN_BLAS_ROWS` rows
-        are multiplied with single-threaded BLAS, in parallel, and fewer rows are padded with
-        copies of themselves.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
-
-        count = len(features)
-        if 0 < count < MIN_BLAS_ROWS:
-            return self.dense_layers(np.resize(features, (MIN_BLAS_ROWS, features.shape[1])), threads)[:count]
-        blocks = np.array_split(features, max(1, min(_thread_count(threads), count // MIN_BLAS_ROWS)))
-        with threadpool_limits(limits=1, user_api="blas"):
-            if len(blocks) == 1:
-                return self._dense_block(features)
-            with ThreadPoolExecutor(len(blocks)) as pool:  # numpy releases the GIL inside BLAS
-                return np.vstack(list(pool.map(self._dense_block, blocks)))
-
-
-def _thread_count(threads: int) -> int:
-    return threads if threads > 0 else (os.cpu_count() or 1)
+        """Logits of pooled features; each row's result depends neither on ``threads`` nor on the other rows."""
+        return self.output_layer(self.hidden_layer(features, threads), threads)
 
 
 def _set_numba_threads(threads: int) -> None:
@@ -219,8 +189,8 @@ def _set_numba_threads(threads: int) -> None:
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS) if threads else numba.config.NUMBA_NUM_THREADS)
 
 
-def _pool_function():
-    """The numba-compiled pooling loop (imported on first use: commands that never score one-hot input skip numba)."""
-    from .table_kernel import pool_rows
+def _kernels():
+    """The numba-compiled loops (imported on first use: commands that never score one-hot input skip numba)."""
+    from . import table_kernel
 
-    return pool_rows
+    return table_kernel

@@ -2,7 +2,8 @@
 
 Compiled on first call (~3 s) and cached on disk where numba finds a writable place (next to
 this file, else the user's cache directory); without one it compiles once per process.
-Rows are independent, so the result does not depend on the thread count.
+Rows are independent, so the result does not depend on the thread count, and a row's
+result does not depend on the other rows it is scored with.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import numba
 import numpy as np
 
 from .kmer_tables import CHUNK
+
+DENSE_ROWS = 4  # rows of a block in dense_rows: each weight row is read once per block
+DENSE_COLUMNS = 1024  # columns of a block: its sums (4 x 4 KB) stay in the L1 cache
 
 
 def _pool_rows(tokens, lengths, padded_to, kernel_sizes, first_chunk, feature_start, chunk_start, chunk_offset,
@@ -58,8 +62,52 @@ def _pool_rows(tokens, lengths, padded_to, kernel_sizes, first_chunk, feature_st
     return out
 
 
-pool_rows = numba.njit(parallel=True, fastmath={"nnan", "ninf", "nsz"})(_pool_rows)
-try:
-    pool_rows.enable_caching()
-except RuntimeError:  # no writable cache directory (read-only installation and home)
-    pass
+def _dense_rows(features, weights, bias, relu):
+    """features @ weights + bias (then ReLU if ``relu``), each sum in the order of the input units.
+
+    Every output value is bias[j] + a_1 w_1j + a_2 w_2j + ... over the row's non-zero inputs,
+    one rounded multiply and one rounded add at a time (no fused multiply-add, no reordering:
+    the fastmath flags allow neither), so a row's logits are the same bits whatever its
+    batch, its place in it, the thread count or the CPU. BLAS gives no such promise: its
+    kernels, and where a row falls in their tiles, change with the matrix shape and the CPU,
+    and with them the last bits (seen on Intel AVX-512 machines, not on AMD ones).
+    Zeros (most inputs after a ReLU) are skipped: adding 0 x w changes nothing.
+    """
+    rows, inputs = features.shape
+    columns = weights.shape[1]
+    out = np.empty((rows, columns), np.float32)
+    for block in numba.prange((rows + DENSE_ROWS - 1) // DENSE_ROWS):
+        first = block * DENSE_ROWS
+        count = min(DENSE_ROWS, rows - first)
+        by_input = np.zeros((inputs, DENSE_ROWS), np.float32)  # the block's rows, input-major
+        for r in range(count):
+            for i in range(inputs):
+                by_input[i, r] = features[first + r, i]
+        sums = np.empty((DENSE_ROWS, DENSE_COLUMNS), np.float32)
+        for c0 in range(0, columns, DENSE_COLUMNS):
+            width = min(DENSE_COLUMNS, columns - c0)
+            for r in range(DENSE_ROWS):
+                for j in range(width):
+                    sums[r, j] = bias[c0 + j]
+            for i in range(inputs):
+                weight_row = weights[i, c0 : c0 + width]
+                for r in range(DENSE_ROWS):
+                    a = by_input[i, r]
+                    if a != 0.0:
+                        for j in range(width):
+                            sums[r, j] += a * weight_row[j]
+            for r in range(count):
+                for j in range(width):
+                    value = sums[r, j]
+                    out[first + r, c0 + j] = value if value > 0.0 or not relu else 0.0
+    return out
+
+
+_FLAGS = {"nnan", "ninf", "nsz"}  # no "contract" (fused multiply-add) and no "reassoc": see _dense_rows
+pool_rows = numba.njit(parallel=True, fastmath=_FLAGS)(_pool_rows)
+dense_rows = numba.njit(parallel=True, fastmath=_FLAGS)(_dense_rows)
+for _kernel in (pool_rows, dense_rows):
+    try:
+        _kernel.enable_caching()
+    except RuntimeError:  # no writable cache directory (read-only installation and home)
+        pass

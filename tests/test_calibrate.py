@@ -205,7 +205,11 @@ def test_roc_metrics_and_report(run_main, data):
     threshold = meta["threshold"]["value"]
     for name, probs in data["ood_softmax"].items():
         assert value["ood", name, "n"] == str(len(probs))
-        assert float(value["ood", name, "rejection_rate"]) == pytest.approx(np.mean(probs.max(axis=1) < threshold))
+        # the threshold is one of the tool's own scores, which agree with Keras' to 1e-6 only: a score within 1e-6
+        # of it may fall on either side
+        rate = float(value["ood", name, "rejection_rate"])
+        top = probs.max(axis=1)
+        assert np.mean(top < threshold - 1e-6) - 1e-9 <= rate <= np.mean(top < threshold + 1e-6) + 1e-9
         assert float(value["ood", name, "auroc_softmax"]) == pytest.approx(pairwise_auroc(pos, probs.max(axis=1)), abs=1e-6)
     for accession in set(families(TEST_FA)):
         support = [r for r in rows if r["scope"] == "family" and r["name"].startswith(accession + ":")

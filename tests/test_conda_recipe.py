@@ -37,7 +37,6 @@ CONDA_TO_PYPI_IMPORT = {
     "tqdm": (("tqdm",), "tqdm"),
     "biopython": (("biopython",), "Bio"),
     "numba": (("numba",), "numba"),
-    "threadpoolctl": (("threadpoolctl",), "threadpoolctl"),
 }
 
 

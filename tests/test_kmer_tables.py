@@ -112,6 +112,23 @@ def test_logits_of_a_row_depend_neither_on_threads_nor_on_its_batch():
     np.testing.assert_array_equal(tables.logits(tokens[3:4], lengths[3:4], 200, threads=1)[0], one[3])
 
 
+def test_a_dense_value_is_the_bias_plus_each_product_added_in_input_order():
+    """What makes the logits the same bits on every CPU: one float32 multiply and one add at a time."""
+    from deepmir_tools.bundle import load_bundle
+
+    bundle = load_bundle("hairpin")
+    tables = KmerTableModel(bundle.weights, bundle.hyperparameters["kernel_sizes"])
+    seqs = [seq.upper().replace("T", "U") for _, seq in HAIRPINS[:3] + TRNA]
+    tokens, lengths = tokens_at_width(seqs, 200)
+    features = tables.pooled(tokens, lengths, 200, threads=1)
+    hidden = tables.hidden_layer(features, threads=2)
+    for row in range(len(seqs)):
+        value = tables.dense_bias.copy()
+        for a, weights in zip(features[row], tables.dense):
+            value += a * weights  # float32 products, each rounded, then each add rounded: numpy never fuses
+        np.testing.assert_array_equal(hidden[row], np.maximum(value, 0))
+
+
 def test_too_narrow_or_out_of_range_tokens_are_refused(tiny_bundle):
     tables = KmerTableModel(tiny_bundle.weights, tiny_bundle.hyperparameters["kernel_sizes"])
     tokens, lengths = tokens_at_width(["ACGU" * 10], 40)  # needs 40 + 15 positions
