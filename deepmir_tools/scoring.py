@@ -1,8 +1,8 @@
 """Softmax scores of sequences under a model bundle, fast and exact.
 
-One-hot models run through :mod:`kmer_tables` (table look-ups in a numba loop and numpy's
-BLAS; TensorFlow is not imported): each sequence is scored exactly as the Keras model
-scores it zero-padded to the model length, whatever the batch. ``DEEPMIR_ONEHOT_BACKEND=keras``
+One-hot models run through :mod:`kmer_tables` (table look-ups and the dense layers in numba
+loops; TensorFlow is not imported): each sequence is scored exactly as the Keras model
+scores it zero-padded to the model length, to the same bits whatever the batch. ``DEEPMIR_ONEHOT_BACKEND=keras``
 runs the Keras model instead (the two agree to ~1e-6): groups of sequences sorted by length
 are padded to their longest length plus the widest kernel (rounded up, capped at the model
 length), which with global max pooling gives the scores of the paper's fixed 200-nt padding.

@@ -32,6 +32,10 @@ PRESETS: dict[str, tuple[list[str], int]] = {
         "--seed", "7"], 1000),
 }
 
+# Splits that a shipped model was trained on (benchmarks/default_models_splits.sh builds the same split): the
+# benchmark classifies with that model instead of training a second copy; run_peers checks the digest of train.fa.
+SHIPPED_MODELS: dict[str, str] = {"mirbase22-hairpin-min10": "hairpin"}
+
 
 @dataclass
 class Query:

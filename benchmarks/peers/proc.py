@@ -47,17 +47,40 @@ def run(cmd: Sequence[str], *, stdout=None, env: dict | None = None, cwd: str | 
     The children's CPU time is read from RUSAGE_CHILDREN before and after, so it is exact only
     while no other child of this process runs at the same time (the benchmark runs tools one by one).
     """
-    if shutil.which(cmd[0]) is None and not os.path.exists(cmd[0]):
-        raise PeerError(f"{cmd[0]}: not found (see benchmarks/peers/README.md to install the peers)")
+    _check_exists(cmd)
     cpu0, wall0 = _children_cpu(), time.perf_counter()
     proc = subprocess.run(list(cmd), stdout=stdout if stdout is not None else subprocess.DEVNULL,
                           stderr=subprocess.PIPE, env=env, cwd=cwd)
     timing = Timing(_children_cpu() - cpu0, time.perf_counter() - wall0)
     timing.steps.append((label or os.path.basename(cmd[0]), timing.cpu_s, timing.wall_s))
-    if proc.returncode != 0:
-        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
-        raise PeerError(f"{' '.join(cmd[:3])} ... exited {proc.returncode}: " + " | ".join(tail))
+    _check_exit(cmd, proc.returncode, proc.stderr)
     return timing
+
+
+def run_parallel(cmds: Sequence[Sequence[str]], *, label: str | None = None) -> Timing:
+    """Run ``cmds`` at the same time and time them together: CPU seconds summed over all of them
+    (each still one process on one core), wall seconds of the whole. Raises PeerError if any fails."""
+    for cmd in cmds:
+        _check_exists(cmd)
+    cpu0, wall0 = _children_cpu(), time.perf_counter()
+    procs = [subprocess.Popen(list(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for cmd in cmds]
+    errors = [p.communicate()[1] for p in procs]  # reaps every child, so RUSAGE_CHILDREN counts them all
+    timing = Timing(_children_cpu() - cpu0, time.perf_counter() - wall0)
+    timing.steps.append((label or os.path.basename(cmds[0][0]), timing.cpu_s, timing.wall_s))
+    for cmd, p, err in zip(cmds, procs, errors):
+        _check_exit(cmd, p.returncode, err)
+    return timing
+
+
+def _check_exists(cmd: Sequence[str]) -> None:
+    if shutil.which(cmd[0]) is None and not os.path.exists(cmd[0]):
+        raise PeerError(f"{cmd[0]}: not found (see benchmarks/peers/README.md to install the peers)")
+
+
+def _check_exit(cmd: Sequence[str], returncode: int, stderr: bytes) -> None:
+    if returncode != 0:
+        tail = stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        raise PeerError(f"{' '.join(cmd[:3])} ... exited {returncode}: " + " | ".join(tail))
 
 
 class SelfTimer:

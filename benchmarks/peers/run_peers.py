@@ -8,8 +8,10 @@ training split, the same test queries and the same negatives. See README.md besi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import os
+import random
 import re
 import shlex
 import sys
@@ -20,7 +22,7 @@ import numpy as np
 
 import metrics
 import report
-from datasets import PRESETS, Query, ensure_split, family_order, load_queries
+from datasets import PRESETS, SHIPPED_MODELS, Query, ensure_split, family_order, load_queries, sample
 from infernal_peer import InfernalPeer
 from peers import BlastPeer, DeepmirPeer, KmerPeer, Peer, PeerResult
 from proc import PeerError
@@ -40,7 +42,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     cache_default = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "deepmir-peers")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", action="append", default=[],
-                   help=f"preset split name (repeatable): {', '.join(PRESETS)}; or a name under --splits-root")
+                   help=f"preset split name (repeatable): {', '.join(PRESETS)}; 'all' = every preset; or a name "
+                        "under --splits-root")
     p.add_argument("--split-dir", action="append", default=[],
                    help="an existing split directory (train.fa, test.fa, [val.fa], [ood.fa]); repeatable")
     p.add_argument("--splits-root", default=os.environ.get("DEEPMIR_SPLITS") or os.path.join(REPO, "benchmarks",
@@ -62,22 +65,39 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="cmcalibrate -L 0.01 (fast, ~10 s/model) or full (~30 min/model) (default: %(default)s)")
     p.add_argument("--cm-max-seqs", type=int, default=200, help="training sequences aligned per CM (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                   help="parallel CM builds (query timings always use one core) (default: %(default)s)")
+                   help="parallel CM builds, and cmscan processes (each --cpu 1, on a share of the queries; "
+                        "its CPU time is their sum, a single-core figure) (default: %(default)s)")
     p.add_argument("--scaling", default="10,25,50,all",
                    help="family counts for the time-vs-families columns; '' to skip (default: %(default)s)")
     p.add_argument("--scaling-queries", type=int, default=300,
                    help="queries per scaling run (test queries of the K families, cycled) (default: %(default)s)")
+    p.add_argument("--large-queries", type=int, default=10000,
+                   help="distinct sequences (the queries, then the split's ood.fa) on which BLASTN, the k-mer "
+                        "baseline and deepmir are also timed, so that start-up weighs little; 0 = skip "
+                        "(default: %(default)s)")
     p.add_argument("--deepmir-threads", default="1,all",
                    help="deepmir-classify thread counts, one row each ('all' = nproc) (default: %(default)s)")
-    p.add_argument("--deepmir-train-args", default="", help="extra deepmir-train arguments (one string)")
+    p.add_argument("--deepmir-train-args", default="--epochs 20",
+                   help="extra deepmir-train arguments (one string). 20 epochs instead of deepmir-train's 30: on "
+                        "these splits the validation accuracy is flat from epoch 6-12 on, and the cold run stays "
+                        "under an hour (default: %(default)s)")
     p.add_argument("--deepmir-model", default=None,
                    help="use this model bundle instead of running deepmir-train (it must have been trained on "
-                        "the same train.fa; one data set per run)")
-    p.add_argument("--deepmir-background", default="rRNA_5S,riboswitch,intron_gpII",
-                   help="classes of --negatives that deepmir trains on as background (outlier exposure); must not "
-                        "overlap --neg-classes; '' = none (default: %(default)s)")
+                        "the same train.fa; one data set per run). Without it, "
+                        f"{', '.join(f'{d} uses the shipped {m!r} model' for d, m in SHIPPED_MODELS.items())} "
+                        "(trained on that split by benchmarks/train_default_models.sh), unless --train-shipped")
+    p.add_argument("--train-shipped", action="store_true",
+                   help="train deepmir on the shipped models' splits too, instead of using the shipped model")
+    p.add_argument("--deepmir-background", default="rRNA_5S,riboswitch,intron_gpII,no_family",
+                   help="classes that deepmir trains on as background (outlier exposure): classes of --negatives, "
+                        "and no_family, the split's family-less hairpins (ood.fa) not >= 80%% identical to a "
+                        "training or unseen-family hairpin; must not overlap --neg-classes; '' = none "
+                        "(default: %(default)s)")
     p.add_argument("--deepmir-classify-args", default="--long truncate",
                    help="extra deepmir-classify arguments (default: %(default)s)")
+    p.add_argument("--label", default=None,
+                   help="name of the results (peers-LABEL.tsv, RESULTS.md section) instead of the data set's, e.g. "
+                        "for a run with other options beside the default one; one data set per run")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--cache-dir", default=cache_default, help="built CMs and models (default: %(default)s)")
     p.add_argument("--results-dir", default=os.path.join(REPO, "benchmarks", "results"))
@@ -85,6 +105,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.dataset and not args.split_dir:
         p.error("give --dataset NAME or --split-dir DIR")
+    if "all" in args.dataset:
+        args.dataset = list(dict.fromkeys(d for name in args.dataset for d in (PRESETS if name == "all" else [name])))
+    if args.deepmir_model and len(args.dataset) + len(args.split_dir) > 1:
+        p.error("--deepmir-model is trained on one split: give one data set")
+    if args.label and len(args.dataset) + len(args.split_dir) > 1:
+        p.error("--label names one data set's results: give one data set")
     unknown = set(args.tools.split(",")) - set(TOOLS)
     if unknown:
         p.error(f"unknown tools: {', '.join(sorted(unknown))} (choose from {', '.join(TOOLS)})")
@@ -101,13 +127,25 @@ def _classes(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
-def write_background(negatives: str, classes: Sequence[str], path: str) -> int:
-    """Every record of ``classes`` in the negatives file, for ``deepmir-train --background``."""
-    records = [r for r in read_fasta(negatives) if r.id.split("|", 1)[0] in classes]
+def write_background(negatives: str, classes: Sequence[str], path: str, split_dir: str | None = None) -> int:
+    """The background FASTA for ``deepmir-train --background``: every record of ``classes`` in the
+    negatives file, and with ``no_family`` the split's family-less hairpins that pass the identity
+    filter of ``deepmir_tools.datasets.family_less_background``."""
+    records = [(r.id, r.seq) for r in read_fasta(negatives) if r.id.split("|", 1)[0] in classes]
+    if "no_family" in classes and split_dir and os.path.exists(os.path.join(split_dir, "ood.fa")):
+        try:
+            from deepmir_tools.datasets import family_less_background
+        except ImportError as err:
+            raise PeerError(f"deepmir-tools is not importable by {sys.executable}: {err}") from err
+        kept, dropped = family_less_background(os.path.join(split_dir, "ood.fa"), os.path.join(split_dir, "train.fa"),
+                                               threads=os.cpu_count() or 1)
+        log(f"  deepmir background: {len(kept)} family-less hairpins ({dropped} dropped: >= 80% identical to a "
+            "training or unseen-family hairpin)")
+        records += [(f"no_family|{r.id}", r.seq) for r in kept]
     if not records:
         raise PeerError(f"{negatives}: no records of the background classes {', '.join(classes)}")
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    return write_fasta(path, ((r.id, r.seq) for r in records))
+    return write_fasta(path, records)
 
 
 # ------------------------------------------------------------------------------------------ evaluation
@@ -157,7 +195,8 @@ def _slug(name: str) -> str:
 # -------------------------------------------------------------------------------------------- peers
 
 def make_peers(args: argparse.Namespace, n_families: int, validation: str | None,
-               background: Sequence[str] = ()) -> list[Peer]:
+               background: Sequence[str] = (), model: str | None = None) -> list[Peer]:
+    """The peers to run; deepmir classifies with ``model`` when given, else trains on the split."""
     tools = args.tools.split(",")
     peers: list[Peer] = []
     if "blastn" in tools:
@@ -172,8 +211,30 @@ def make_peers(args: argparse.Namespace, n_families: int, validation: str | None
             threads = os.cpu_count() or 1 if text.strip() == "all" else int(text)
             peers.append(DeepmirPeer(threads, args.cache_dir, train_args=shlex.split(args.deepmir_train_args) + list(background),
                                      classify_args=shlex.split(args.deepmir_classify_args), validation=validation,
-                                     reuse_model=args.deepmir_model))
+                                     reuse_model=model))
     return peers
+
+
+def given_model(args: argparse.Namespace, dataset: str, split_dir: str) -> str | None:
+    """The model bundle deepmir classifies with instead of training: ``--deepmir-model``, or the shipped
+    model trained on this very split (its recorded train.fa digest must match the split's)."""
+    if args.deepmir_model or "deepmir" not in args.tools.split(","):
+        return args.deepmir_model
+    name = SHIPPED_MODELS.get(dataset)
+    if name is None or args.train_shipped:
+        return None
+    try:
+        from deepmir_tools.bundle import load_bundle
+    except ImportError as err:
+        raise PeerError(f"deepmir-tools is not importable by {sys.executable}: {err}") from err
+    bundle = load_bundle(name)
+    recorded = bundle.meta.get("training", {}).get("train", {}).get("sha256")
+    with open(os.path.join(split_dir, "train.fa"), "rb") as handle:
+        actual = hashlib.sha256(handle.read()).hexdigest()
+    if recorded != actual:
+        raise PeerError(f"the shipped {name!r} model was not trained on {split_dir}/train.fa (sha256 differs); "
+                        "use --train-shipped or --deepmir-model")
+    return bundle.path
 
 
 def infernal_subset(args: argparse.Namespace, order: list[str]) -> list[str]:
@@ -181,7 +242,10 @@ def infernal_subset(args: argparse.Namespace, order: list[str]) -> list[str]:
     return order if k <= 0 or k >= len(order) else order[:k]
 
 
-def run_main(args, dataset, peers, train, queries, order, workdir) -> tuple[list[dict], dict]:
+def run_main(args, dataset, peers, train, queries, order, workdir,
+             large_fa: str | None = None) -> tuple[list[dict], dict]:
+    """Main-table rows of every peer; ``large_fa`` (distinct sequences) also times the fast tools on a
+    large input, where their start-up no longer weighs (``ms_large``, ``ms_large_net``)."""
     rows, deepmir_model = [], {}
     all_queries = write_queries(os.path.join(workdir, "queries.fa"), queries)
     infernal_fams = set(infernal_subset(args, order)) if "infernal" in args.tools.split(",") else None
@@ -211,15 +275,53 @@ def run_main(args, dataset, peers, train, queries, order, workdir) -> tuple[list
         if isinstance(peer, DeepmirPeer):
             deepmir_model["path"] = peer.model_path
         startup = measure_startup(peer, peer_train, peer_queries, workdir)
+        large = None if isinstance(peer, InfernalPeer) or not large_fa else measure_large(peer, train, large_fa,
+                                                                                         workdir)
         for result in results:
             rows.append(evaluate(result, peer_queries, dataset, infernal_fams))
             if startup is not None:
                 rows[-1]["startup_cpu_s"] = startup
                 rows[-1]["ms_net"] = (1000.0 * max(0.0, result.query.cpu_s - startup) / max(1, len(peer_queries))
                                       * result.time_scale)
+            if large is not None:
+                count, cpu_s = large
+                rows[-1].update(n_large=count, ms_large=1000.0 * cpu_s / count)
+                if startup is not None:
+                    rows[-1]["ms_large_net"] = 1000.0 * max(0.0, cpu_s - startup) / count
             log(f"    {result.tool}: accuracy {rows[-1]['accuracy']:.4f}, AUROC {rows[-1]['auroc']:.4f}, "
                 f"{rows[-1]['cpu_s']:.1f} CPU s ({time.time() - started:.0f} s incl. build)")
     return rows, deepmir_model
+
+
+def measure_large(peer: Peer, train: Sequence[Record], large_fa: str, workdir: str) -> tuple[int, float] | None:
+    """(queries, CPU seconds) of the query command on the large input."""
+    try:
+        results = peer.run(train, large_fa, os.path.join(workdir, "large", _slug(peer.name)))
+    except PeerError as err:
+        log(f"    {peer.name}: large-input run failed: {err}")
+        return None
+    return len(results[0].predictions), results[0].query.cpu_s
+
+
+def large_input(queries: Sequence[Query], split_dir: str, count: int, seed: int) -> list[tuple[str, str]]:
+    """Up to ``count`` distinct sequences for timing: the queries, then a seeded sample of the split's
+    ood.fa records (miRBase hairpins of other or no families; Rfam sequences of other families).
+    Distinct, because deepmir-classify scores identical sequences once."""
+    seen, chosen = set(), []
+    for q in queries:
+        if q.seq not in seen:
+            seen.add(q.seq)
+            chosen.append((f"x{len(chosen):06d}", q.seq))
+    ood = os.path.join(split_dir, "ood.fa")
+    extra = [r.seq for r in read_fasta(ood)] if os.path.exists(ood) else []
+    random.Random(f"large-{seed}").shuffle(extra)
+    for seq in extra:
+        if len(chosen) >= count:
+            break
+        if seq not in seen:
+            seen.add(seq)
+            chosen.append((f"x{len(chosen):06d}", seq))
+    return chosen[:count]
 
 
 def measure_startup(peer: Peer, train: Sequence[Record], queries: Sequence[Query], workdir: str) -> float | None:
@@ -245,13 +347,19 @@ def _scaling_ks(text: str, n: int) -> list[int]:
     return sorted(ks)
 
 
-def run_scaling(args, dataset, peers, train, queries, order, workdir, deepmir_model) -> list[dict]:
+def run_scaling(args, dataset, peers, train, queries, order, workdir, deepmir_model,
+                main_rows: Sequence[dict] = ()) -> list[dict]:
     """ms/query (and accuracy) with databases/models of the first K families (nested subsets).
 
-    Every K gets the same queries: the test queries of the smallest K's families (members of every
-    subset), cycled to ``--scaling-queries`` so that start-up costs weigh the same, so the only thing
-    that changes is the size of the database.
+    Every K gets the same ``--scaling-queries`` queries, so the only thing that changes is the size of
+    the database: half are the test queries of the smallest K's families (members of every subset;
+    cycled), half a seeded sample of the negatives (the main run's mix: a query of no known family
+    costs a tool differently from a member). Accuracy is on the members. ``ms_net`` subtracts the
+    tool's start-up (from ``main_rows``). deepmir has one model of all families, whose cost does not
+    depend on K, and scores repeated sequences once, so cycled queries would not time it: its rows give
+    its accuracy on the distinct queries and its per-query time on the large input (the same at every K).
     """
+    startups = {row["tool"]: row["startup_cpu_s"] for row in main_rows if row.get("startup_cpu_s") is not None}
     rows: list[dict] = []
     infernal_max = len(infernal_subset(args, order))
     measured_infernal: dict[str, dict] = {}
@@ -263,29 +371,22 @@ def run_scaling(args, dataset, peers, train, queries, order, workdir, deepmir_mo
     positives = [q for q in queries if q.family in smallest]
     if not positives:
         return rows
-    count = args.scaling_queries if args.scaling_queries > 0 else len(positives)
-    cycled = list(itertools.islice(itertools.cycle(positives), max(count, 1)))
+    count = args.scaling_queries if args.scaling_queries > 0 else 2 * len(positives)
+    negatives = sample([q for q in queries if q.family is None], count - count // 2, f"scaling-{args.seed}")
+    mixed = list(itertools.islice(itertools.cycle(positives), max(count - len(negatives), 1))) + negatives
     for k in ks:
         families = set(order[:k])
         sub_train = [r for r in train if r.family in families]
-        padded = [Query(f"k{k}_{i:05d}", q.seq, q.family, None, q.qid) for i, q in enumerate(cycled)]
-        first = {q.source_id: q for q in reversed(padded)}  # one copy of each query for accuracy
+        padded = [Query(f"k{k}_{i:05d}", q.seq, q.family, q.ood_class, q.qid) for i, q in enumerate(mixed)]
+        first = {q.source_id: q for q in reversed(padded) if q.family}  # one copy of each member, for accuracy
         kdir = os.path.join(workdir, "scaling", f"k{k}")
         os.makedirs(kdir, exist_ok=True)
         query_file = write_queries(os.path.join(kdir, "queries.fa"), padded)
-        log(f"  scaling K={k}: {len(first)} test queries (of {ks[0]} families) cycled to {len(padded)}")
-        seen_deepmir = False
+        log(f"  scaling K={k}: {len(first)} test queries (of {ks[0]} families) cycled to {len(padded) - len(negatives)}"
+            f", and {len(negatives)} negatives")
         for peer in peers:
-            if peer.check():
+            if peer.check() or isinstance(peer, DeepmirPeer):
                 continue
-            if isinstance(peer, DeepmirPeer):
-                if seen_deepmir or not deepmir_model.get("path"):
-                    continue  # one deepmir row (the first thread setting) with the all-family model
-                seen_deepmir = True
-                reuse = DeepmirPeer(peer.threads, args.cache_dir, classify_args=peer.classify_args,
-                                    reuse_model=deepmir_model["path"])
-                reuse._why_not, reuse._version = "", peer.version()
-                peer = reuse
             if isinstance(peer, InfernalPeer) and k > infernal_max:
                 pending_infernal.append((k, len(first)))
                 continue
@@ -298,19 +399,47 @@ def run_scaling(args, dataset, peers, train, queries, order, workdir, deepmir_mo
                 truth = [q.family for q in first.values()]
                 labels = [result.predictions.get(q.qid, (None, 0.0))[0] for q in first.values()]
                 ms = 1000.0 * result.query.cpu_s / len(padded)
+                startup = startups.get(result.tool)
+                ms_net = None if startup is None else 1000.0 * max(0.0, result.query.cpu_s - startup) / len(padded)
                 rows.append({"dataset": dataset, "tool": result.tool, "families": k, "n_queries": len(first),
                              "accuracy": metrics.accuracy(truth, labels), "cpu_s": result.query.cpu_s,
-                             "ms_per_query": ms,
-                             "measured": "yes" + (" (all-family model)" if isinstance(peer, DeepmirPeer) else "")})
+                             "ms_per_query": ms, "ms_net": ms_net, "measured": "yes"})
                 if isinstance(peer, InfernalPeer):
-                    measured_infernal.setdefault(result.tool, {})[k] = ms
+                    measured_infernal.setdefault(result.tool, {})[k] = (ms, ms_net)
+    rows += deepmir_scaling(args, dataset, peers, positives, ks, workdir, deepmir_model, main_rows)
     for tool, measured in measured_infernal.items():
-        a, b = linear_fit(measured)
+        a, b = linear_fit({k: v[0] for k, v in measured.items()})
+        net = None
+        if all(v[1] is not None for v in measured.values()):
+            net = linear_fit({k: v[1] for k, v in measured.items()})
         for k, n_queries in pending_infernal:
             rows.append({"dataset": dataset, "tool": tool, "families": k, "n_queries": n_queries, "accuracy": None,
-                         "cpu_s": None, "ms_per_query": a + b * k,
+                         "cpu_s": None, "ms_per_query": a + b * k, "ms_net": None if net is None else net[0] + net[1] * k,
                          "measured": f"no (linear fit of K={','.join(map(str, sorted(measured)))})"})
     return rows
+
+
+def deepmir_scaling(args, dataset, peers, positives, ks, workdir, deepmir_model, main_rows) -> list[dict]:
+    """deepmir's scaling rows (see :func:`run_scaling`): the first thread setting's all-family model."""
+    peer = next((p for p in peers if isinstance(p, DeepmirPeer) and not p.check()), None)
+    main = next((r for r in main_rows if peer is not None and r.get("tool") == peer.name), {})
+    if peer is None or not deepmir_model.get("path") or "ms_large" not in main:
+        return []
+    reuse = DeepmirPeer(peer.threads, args.cache_dir, classify_args=peer.classify_args,
+                        reuse_model=deepmir_model["path"])
+    reuse._why_not, reuse._version = "", peer.version()
+    distinct = write_queries(os.path.join(workdir, "scaling", "deepmir-queries.fa"), positives)
+    try:
+        result = reuse.run([], distinct, os.path.join(workdir, "scaling", _slug(peer.name)))[0]
+    except PeerError as err:
+        log(f"    {peer.name}: FAILED: {err}")
+        return []
+    accuracy = metrics.accuracy([q.family for q in positives],
+                                [result.predictions.get(q.qid, (None, 0.0))[0] for q in positives])
+    return [{"dataset": dataset, "tool": peer.name, "families": k, "n_queries": len(positives), "accuracy": accuracy,
+             "cpu_s": None, "ms_per_query": main["ms_large"], "ms_net": main.get("ms_large_net"),
+             "measured": f"yes (all-family model: time of the large-input run, {main['n_large']} queries)"}
+            for k in ks]
 
 
 def linear_fit(ms_by_k: dict) -> tuple[float, float]:
@@ -364,9 +493,11 @@ def cache_state(rows: list[dict]) -> str:
 
 
 def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
+    """Every peer on one data set: the printed tables, peers-LABEL.tsv and peers-LABEL-scaling.tsv."""
     started = time.time()
     machine = report.machine_info()
-    log(f"== {name}: {split_dir}")
+    title = args.label or name  # names the outputs; ``name`` picks the preset's test sample and shipped model
+    log(f"== {title}: {split_dir}")
     train = [r for r in read_fasta(os.path.join(split_dir, "train.fa")) if r.family]
     families = sorted({r.family for r in train})
     order = family_order(families, args.seed)
@@ -377,26 +508,38 @@ def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
     n_test = sum(q.family is not None for q in queries)
     log(f"  {len(train)} training sequences, {len(families)} families; {n_test} test queries, "
         f"{len(queries) - n_test} negatives")
-    workdir = os.path.join(args.results_dir, "work", name)
+    workdir = os.path.join(args.results_dir, "work", title)
     os.makedirs(workdir, exist_ok=True)
     val = os.path.join(split_dir, "val.fa")
     background = []
-    if "deepmir" in args.tools and _classes(args.deepmir_background) and not args.deepmir_model:
-        path = os.path.join(args.results_dir, "work", "background.fa")
-        count = write_background(args.negatives, _classes(args.deepmir_background), path)
+    model = given_model(args, name, split_dir)
+    if model:
+        log(f"  deepmir: classifying with {model} (trained on this split; not retrained)")
+    elif "deepmir" in args.tools and _classes(args.deepmir_background):
+        path = os.path.join(workdir, "background.fa")
+        count = write_background(args.negatives, _classes(args.deepmir_background), path, split_dir)
         log(f"  deepmir background: {count} records ({args.deepmir_background})")
         background = ["--background", path]
-    peers = make_peers(args, len(families), val if os.path.exists(val) else None, background)
+    peers = make_peers(args, len(families), val if os.path.exists(val) else None, background, model)
 
-    rows, deepmir_model = run_main(args, name, peers, train, queries, order, workdir)
-    scaling = run_scaling(args, name, peers, train, queries, order, workdir, deepmir_model) if args.scaling else []
+    large_fa = None
+    if args.large_queries > 0:
+        large = large_input(queries, split_dir, args.large_queries, args.seed)
+        large_fa = os.path.join(workdir, "large-queries.fa")
+        write_fasta(large_fa, large)
+        log(f"  large input for the fast tools: {len(large)} distinct sequences")
+    rows, deepmir_model = run_main(args, title, peers, train, queries, order, workdir, large_fa)
+    scaling = (run_scaling(args, title, peers, train, queries, order, workdir, deepmir_model, rows)
+               if args.scaling else [])
     rescale_infernal(rows, scaling, len(families))
     ks = _scaling_ks(args.scaling, len(families)) if args.scaling else []
     for row in rows:
         for k in ks:
             match = [s for s in scaling if s["tool"] == row["tool"] and s["families"] == k]
             label = f"ms@{'all' if k == len(families) else k}"
-            row[label] = match[0]["ms_per_query"] if match else None
+            # net of start-up where known: a few hundred queries would otherwise mostly time the start-up
+            row[label] = (match[0]["ms_net"] if match[0].get("ms_net") is not None else match[0]["ms_per_query"]) \
+                if match else None
             if match and not match[0]["measured"].startswith("yes"):
                 row[label] = report._fmt(row[label], "ms_per_query") + "*"  # extrapolated
     k_columns = [f"ms@{'all' if k == len(families) else k}" for k in ks]
@@ -405,8 +548,8 @@ def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
     columns = report.MAIN_COLUMNS + extra + k_columns + class_columns + ["note"]
 
     shown = ["tool", "version", "families", "accuracy", "macro_f1"] + extra + [
-        "cpu_s", "wall_s", "ms_per_query", "startup_cpu_s", "ms_net", "auroc", "fpr_at_95tpr"] + k_columns
-    print(f"\n{name}: {len(families)} families, {n_test} test queries, {len(queries) - n_test} negatives "
+        "cpu_s", "wall_s", "ms_per_query", "startup_cpu_s", "ms_net", "ms_large_net", "auroc", "fpr_at_95tpr"] + k_columns
+    print(f"\n{title}: {len(families)} families, {n_test} test queries, {len(queries) - n_test} negatives "
           f"({', '.join(neg_classes)}); {machine['nproc']} x {machine['cpu']}")
     print(report.text_table(rows, shown))
     if class_columns:
@@ -418,23 +561,25 @@ def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
 
     versions = "; ".join(sorted({f"{r['tool'].split(' (')[0]} {r['version']}" for r in rows if r.get("version")}))
     infernal_note = f"Infernal not run (--tools {args.tools})"
-    if "infernal" in args.tools:
+    if "infernal" in args.tools and len(infernal_subset(args, order)) < len(families):
         infernal_note = (f"Infernal: CMs for {len(infernal_subset(args, order))} of {len(families)} families "
                          f"(seeded), accuracy/AUROC on those families' test queries + all negatives, ms/query "
                          f"scaled to all families; calibration {args.calibration}")
-    meta = {"dataset": name, "date": machine["date"],
+    elif "infernal" in args.tools:
+        infernal_note = f"Infernal: CMs for all {len(families)} families; calibration {args.calibration}"
+    meta = {"dataset": title, "date": machine["date"],
             "machine": f"nproc={machine['nproc']}, CPU {machine['cpu']}, load average at start "
-                       f"{machine['load_at_start']} (shared machine), Python {machine['python']}",
+                       f"{machine['load_at_start']}, Python {machine['python']}",
             "split": f"{split_dir}: {len(train)} training sequences, {len(families)} families",
             "queries": f"{n_test} test queries" + (f" (seeded sample of the test split)" if max_test else ""),
             "negatives": f"{len(queries) - n_test} ({', '.join(neg_classes)}; up to {args.neg_per_class} "
                          f"per class, seeded)",
             "versions": versions, "notes": infernal_note, "elapsed": f"{time.time() - started:.0f} s ({cache_state(rows)})"}
     os.makedirs(args.results_dir, exist_ok=True)
-    tsv = os.path.join(args.results_dir, f"peers-{name}.tsv")
+    tsv = os.path.join(args.results_dir, f"peers-{title}.tsv")
     report.write_tsv(tsv, rows, columns, meta)
     if scaling:
-        report.write_tsv(tsv[:-4] + "-scaling.tsv", scaling, report.SCALING_COLUMNS, {"dataset": name})
+        report.write_tsv(tsv[:-4] + "-scaling.tsv", scaling, report.SCALING_COLUMNS, {"dataset": title})
     elif os.path.exists(tsv[:-4] + "-scaling.tsv"):
         os.unlink(tsv[:-4] + "-scaling.tsv")
     log(f"  wrote {tsv} ({time.time() - started:.0f} s)")

@@ -7,6 +7,7 @@ Not part of CI (pyproject's testpaths is tests/); run with
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -17,9 +18,13 @@ sys.path.insert(0, HERE)
 
 import kmer_baseline  # noqa: E402
 import metrics  # noqa: E402
-from infernal_peer import stockholm  # noqa: E402
+from datasets import PRESETS  # noqa: E402
+from infernal_peer import _tblout_hits, stockholm  # noqa: E402
 from peers import read_classify_tsv  # noqa: E402
-from run_peers import linear_fit, parse_args, write_background  # noqa: E402
+from proc import PeerError, run_parallel  # noqa: E402
+from report import read_tsv  # noqa: E402
+from run_peers import given_model, linear_fit, parse_args, write_background  # noqa: E402
+from run_peers import main as run_peers_main  # noqa: E402
 from seqs import read_fasta  # noqa: E402
 
 LABELLED = os.path.join(HERE, "..", "..", "test-data", "hairpins-hsa30-labelled.fa")
@@ -105,3 +110,78 @@ def test_background_takes_only_its_classes_and_never_a_scored_one(tmp_path):
     with pytest.raises(SystemExit):
         parse_args(["--dataset", "x", "--neg-classes", "tRNA,rRNA_5S", "--deepmir-background", "rRNA_5S"])
     assert parse_args(["--dataset", "x", "--deepmir-background", ""]).deepmir_background == ""
+
+
+def test_dataset_all_expands_to_every_preset_once():
+    args = parse_args(["--dataset", "all", "--dataset", "rfam-60"])
+    assert args.dataset == list(PRESETS)
+    with pytest.raises(SystemExit):  # a model is trained on one split
+        parse_args(["--dataset", "all", "--deepmir-model", "m.npz"])
+
+
+def test_shipped_model_is_used_only_on_the_split_it_was_trained_on(tmp_path):
+    split = tmp_path / "split"
+    split.mkdir()
+    (split / "train.fa").write_text(">x family=MIPF0000002 name=let-7\nUGAGGUAGUAGGUUGUAUAGUU\n")
+    args = parse_args(["--dataset", "mirbase22-hairpin-min10"])
+    with pytest.raises(PeerError, match="not trained on"):
+        given_model(args, "mirbase22-hairpin-min10", str(split))
+    assert given_model(parse_args(["--dataset", "x", "--train-shipped"]), "mirbase22-hairpin-min10", str(split)) is None
+    assert given_model(args, "rfam-60", str(split)) is None  # no shipped model for that split: train
+
+
+# cmscan 1.1.4 --tblout of two let-7 and two mir-17 hairpins (test-data/hairpins-hsa30-labelled.fa) against a let-7
+# CM built from the seven other let-7 hairpins there (mafft, RNAalifold, cmbuild --hand); the mir-17 ones have no hit
+CMSCAN_TBLOUT = """\
+#target name         accession query name           accession mdl mdl from   mdl to seq from   seq to strand trunc \
+pass   gc  bias  score   E-value inc description of target
+#------------------- --------- -------------------- --------- --- -------- -------- -------- -------- ------ ----- \
+---- ---- ----- ------ --------- --- ---------------------
+MIPF0000002          -         hsa-let-7f-1         -         hmm        5       42        6       47      +     -  \
+  6 0.40   0.3   30.2     2e-11 !   -
+MIPF0000002          -         hsa-let-7f-2         -         hmm        2       56        4       60      +     -  \
+  6 0.40   0.0   44.1   9.1e-16 !   -
+#
+# Program:         cmscan
+# Version:         1.1.4 (Dec 2020)
+# [ok]
+"""
+
+
+def test_cmscan_tblout_parsing(tmp_path):
+    tbl = tmp_path / "hits.tbl"
+    tbl.write_text(CMSCAN_TBLOUT)
+    assert list(_tblout_hits(str(tbl))) == [("MIPF0000002", "hsa-let-7f-1", 30.2, 2e-11),
+                                            ("MIPF0000002", "hsa-let-7f-2", 44.1, 9.1e-16)]
+
+
+def test_parallel_commands_add_their_cpu_time():
+    burn = [sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"]
+    timing = run_parallel([burn, burn])
+    assert timing.cpu_s >= 0.6  # both children counted, not just one
+    with pytest.raises(PeerError):
+        run_parallel([burn, [sys.executable, "-c", "raise SystemExit(3)"]])
+
+
+def test_a_labelled_run_writes_its_tables(tmp_path):
+    """End to end on a real 4-family miRBase 22.1 subset, with the (fast) k-mer baseline only."""
+    data = os.path.join(HERE, "..", "..", "test-data")
+    split = tmp_path / "split"
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "deepmir-dataset"), "mirbase", "--hairpins",
+                    os.path.join(data, "dataset", "mirbase22-hairpin.fa"), "--families",
+                    os.path.join(data, "dataset", "mirbase22-miFam.dat"), "--min-members", "10", "-q", "-O",
+                    str(split)], check=True)
+    results = tmp_path / "results"
+    assert run_peers_main(["--split-dir", str(split), "--tools", "kmer", "--label", "smoke", "--scaling", "2,all",
+                           "--scaling-queries", "20", "--large-queries", "30", "--neg-classes", "tRNA,unseen_family",
+                           "--negatives", os.path.join(data, "trna-hsa-Ala-AGC-1-1.fa"), "--results-dir",
+                           str(results), "--results-md", str(tmp_path / "RESULTS.md")]) == 0
+    meta, _, rows = read_tsv(str(results / "peers-smoke.tsv"))
+    assert meta["dataset"] == "smoke" and [r["tool"] for r in rows] == ["kmer6-centroid"]
+    distinct = {r.seq for name in ("test.fa", "ood.fa") for r in read_fasta(str(split / name))}
+    distinct |= {r.seq for r in read_fasta(os.path.join(data, "trna-hsa-Ala-AGC-1-1.fa"))}
+    assert int(rows[0]["n_large"]) == min(30, len(distinct))
+    assert 0.0 <= float(rows[0]["accuracy"]) <= 1.0
+    _, _, scaling = read_tsv(str(results / "peers-smoke-scaling.tsv"))
+    assert sorted(int(r["families"]) for r in scaling) == [2, 4]
+    assert "## smoke" in (tmp_path / "RESULTS.md").read_text()
