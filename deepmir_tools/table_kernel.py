@@ -1,6 +1,7 @@
-"""The numba loop behind :class:`deepmir_tools.kmer_tables.KmerTableModel` (imported on first use).
+"""The numba loops behind :class:`deepmir_tools.kmer_tables.KmerTableModel` (imported on first use):
+the look-ups and max pooling, and the dense layers.
 
-Compiled on first call (~3 s) and cached on disk where numba finds a writable place (next to
+Compiled on first call (a few seconds each) and cached on disk where numba finds a writable place (next to
 this file, else the user's cache directory); without one it compiles once per process.
 Rows are independent, so the result does not depend on the thread count, and a row's
 result does not depend on the other rows it is scored with.
@@ -13,8 +14,10 @@ import numpy as np
 
 from .kmer_tables import CHUNK
 
-DENSE_ROWS = 4  # rows of a block in dense_rows: each weight row is read once per block
-DENSE_COLUMNS = 1024  # columns of a block: its sums (4 x 4 KB) stay in the L1 cache
+# block of dense_rows: each weight row is read once per block of rows, and the block's sums (4 x 4 KB) stay in the
+# L1 cache; of 2-16 rows x 256-1024 columns measured on the shipped hairpin model, about the fastest
+DENSE_ROWS = 4
+DENSE_COLUMNS = 1024
 
 
 def _pool_rows(tokens, lengths, padded_to, kernel_sizes, first_chunk, feature_start, chunk_start, chunk_offset,
@@ -70,7 +73,8 @@ def _dense_rows(features, weights, bias, relu):
     the fastmath flags allow neither), so a row's logits are the same bits whatever its
     batch, its place in it, the thread count or the CPU. BLAS gives no such promise: its
     kernels, and where a row falls in their tiles, change with the matrix shape and the CPU,
-    and with them the last bits (seen on Intel AVX-512 machines, not on AMD ones).
+    and with them the last bits (seen on CI's Intel AVX-512 machine; on the AMD machines here
+    only with another OpenBLAS kernel set forced by OPENBLAS_CORETYPE).
     Zeros (most inputs after a ReLU) are skipped: adding 0 x w changes nothing.
     """
     rows, inputs = features.shape
