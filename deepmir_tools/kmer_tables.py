@@ -160,9 +160,10 @@ class KmerTableModel:
         if tokens.size and (tokens.min() < 0 or tokens.max() > NO_BASE):  # they index the tables unchecked
             raise ValueError(f"tokens outside 0..{NO_BASE}")
         _set_numba_threads(threads)
-        return _kernels().pool_rows(np.ascontiguousarray(tokens, dtype=np.int32), np.minimum(lengths, padded_to).astype(np.int64),
-                                padded_to, self.kernel_sizes, self.first_chunk, self.feature_start, self.chunk_start,
-                                self.chunk_offset, self.chunk_width, self.tables, self.bias)
+        return _kernels().pool_rows(np.ascontiguousarray(tokens, dtype=np.int32),
+                                    np.minimum(lengths, padded_to).astype(np.int64), padded_to, self.kernel_sizes,
+                                    self.first_chunk, self.feature_start, self.chunk_start, self.chunk_offset,
+                                    self.chunk_width, self.tables, self.bias)
 
     def logits(self, tokens: np.ndarray, lengths: np.ndarray, padded_to: int, threads: int = 0) -> np.ndarray:
         """(N, classes) float32 logits; see :meth:`pooled` for the arguments."""
@@ -170,17 +171,21 @@ class KmerTableModel:
 
     def hidden_layer(self, features: np.ndarray, threads: int = 0) -> np.ndarray:
         """ReLU activations of the 1,024-unit dense layer for pooled features."""
-        _set_numba_threads(threads)
-        return _kernels().dense_rows(np.ascontiguousarray(features, np.float32), self.dense, self.dense_bias, True)
+        return _dense(features, self.dense, self.dense_bias, True, threads)
 
     def output_layer(self, hidden: np.ndarray, threads: int = 0) -> np.ndarray:
         """Logits of dense-layer activations."""
-        _set_numba_threads(threads)
-        return _kernels().dense_rows(np.ascontiguousarray(hidden, np.float32), self.output, self.output_bias, False)
+        return _dense(hidden, self.output, self.output_bias, False, threads)
 
     def dense_layers(self, features: np.ndarray, threads: int = 0) -> np.ndarray:
         """Logits of pooled features; each row's result depends neither on ``threads`` nor on the other rows."""
         return self.output_layer(self.hidden_layer(features, threads), threads)
+
+
+def _dense(inputs: np.ndarray, weights: np.ndarray, bias: np.ndarray, relu: bool, threads: int) -> np.ndarray:
+    """One dense layer through :func:`deepmir_tools.table_kernel.dense_rows` on ``threads`` (0 = all)."""
+    _set_numba_threads(threads)
+    return _kernels().dense_rows(np.ascontiguousarray(inputs, np.float32), weights, bias, relu)
 
 
 def _set_numba_threads(threads: int) -> None:

@@ -2,8 +2,8 @@
 
 One-hot models run through :mod:`kmer_tables` (table look-ups and the dense layers in numba
 loops; TensorFlow is not imported): each sequence is scored exactly as the Keras model
-scores it zero-padded to the model length, to the same bits whatever the batch. ``DEEPMIR_ONEHOT_BACKEND=keras``
-runs the Keras model instead (the two agree to ~1e-6): groups of sequences sorted by length
+scores it zero-padded to the model length, to the same bits whatever the batch.
+``DEEPMIR_ONEHOT_BACKEND=keras`` runs the Keras model instead (the two agree to ~1e-6): groups of sequences sorted by length
 are padded to their longest length plus the widest kernel (rounded up, capped at the model
 length), which with global max pooling gives the scores of the paper's fixed 200-nt padding.
 Matrix models always run in Keras.

@@ -1,8 +1,9 @@
 """The numba loops behind :class:`deepmir_tools.kmer_tables.KmerTableModel` (imported on first use):
 the look-ups and max pooling, and the dense layers.
 
-Compiled on first call (a few seconds each) and cached on disk where numba finds a writable place (next to
-this file, else the user's cache directory); without one it compiles once per process.
+Compiled on first call (a few seconds each) and cached on disk where numba finds a writable
+place (next to this file, else the user's cache directory); without one they compile once per
+process.
 Rows are independent, so the result does not depend on the thread count, and a row's
 result does not depend on the other rows it is scored with.
 """

@@ -537,9 +537,10 @@ def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
         for k in ks:
             match = [s for s in scaling if s["tool"] == row["tool"] and s["families"] == k]
             label = f"ms@{'all' if k == len(families) else k}"
-            # net of start-up where known: a few hundred queries would otherwise mostly time the start-up
-            row[label] = (match[0]["ms_net"] if match[0].get("ms_net") is not None else match[0]["ms_per_query"]) \
-                if match else None
+            row[label] = None
+            if match:  # net of start-up where known: a few hundred queries would otherwise mostly time the start-up
+                net = match[0].get("ms_net")
+                row[label] = net if net is not None else match[0]["ms_per_query"]
             if match and not match[0]["measured"].startswith("yes"):
                 row[label] = report._fmt(row[label], "ms_per_query") + "*"  # extrapolated
     k_columns = [f"ms@{'all' if k == len(families) else k}" for k in ks]
@@ -561,10 +562,11 @@ def run_dataset(args: argparse.Namespace, name: str, split_dir: str) -> None:
 
     versions = "; ".join(sorted({f"{r['tool'].split(' (')[0]} {r['version']}" for r in rows if r.get("version")}))
     infernal_note = f"Infernal not run (--tools {args.tools})"
-    if "infernal" in args.tools and len(infernal_subset(args, order)) < len(families):
-        infernal_note = (f"Infernal: CMs for {len(infernal_subset(args, order))} of {len(families)} families "
-                         f"(seeded), accuracy/AUROC on those families' test queries + all negatives, ms/query "
-                         f"scaled to all families; calibration {args.calibration}")
+    n_cms = len(infernal_subset(args, order))
+    if "infernal" in args.tools and n_cms < len(families):
+        infernal_note = (f"Infernal: CMs for {n_cms} of {len(families)} families (seeded), accuracy/AUROC on those "
+                         f"families' test queries + all negatives, ms/query scaled to all families; calibration "
+                         f"{args.calibration}")
     elif "infernal" in args.tools:
         infernal_note = f"Infernal: CMs for all {len(families)} families; calibration {args.calibration}"
     meta = {"dataset": title, "date": machine["date"],
