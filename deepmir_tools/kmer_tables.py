@@ -189,6 +189,9 @@ def _dense(inputs: np.ndarray, weights: np.ndarray, bias: np.ndarray, relu: bool
 
 
 def _set_numba_threads(threads: int) -> None:
+    from .cache import prepare_numba
+
+    prepare_numba()  # before the first import of numba: where it caches kernels
     import numba
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS) if threads else numba.config.NUMBA_NUM_THREADS)

@@ -1,19 +1,23 @@
 """The numba loops behind :class:`deepmir_tools.kmer_tables.KmerTableModel` (imported on first use):
 the look-ups and max pooling, and the dense layers.
 
-Compiled on first call (a few seconds each) and cached on disk where numba finds a writable
-place (next to this file, else the user's cache directory); without one they compile once per
-process.
+Compiled on first call (a few seconds each) and cached on disk in the per-user folder of
+:mod:`deepmir_tools.cache` (never in the installed package); where that folder is not writable
+they compile once per process.
 Rows are independent, so the result does not depend on the thread count, and a row's
 result does not depend on the other rows it is scored with.
 """
 
 from __future__ import annotations
 
-import numba
-import numpy as np
+from . import cache
 
-from .kmer_tables import CHUNK
+cache.prepare_numba()  # before numba is imported: it reads NUMBA_CACHE_DIR then
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .kmer_tables import CHUNK  # noqa: E402
 
 # block of dense_rows: each weight row is read once per block of rows, and the block's sums (4 x 4 KB) stay in the
 # L1 cache; of 2-16 rows x 256-1024 columns measured on the shipped hairpin model, about the fastest
@@ -111,8 +115,4 @@ def _dense_rows(features, weights, bias, relu):
 _FLAGS = {"nnan", "ninf", "nsz"}  # no "contract" (fused multiply-add) and no "reassoc": see _dense_rows
 pool_rows = numba.njit(parallel=True, fastmath=_FLAGS)(_pool_rows)
 dense_rows = numba.njit(parallel=True, fastmath=_FLAGS)(_dense_rows)
-for _kernel in (pool_rows, dense_rows):
-    try:
-        _kernel.enable_caching()
-    except RuntimeError:  # no writable cache directory (read-only installation and home)
-        pass
+cache.enable_caching(pool_rows, dense_rows)

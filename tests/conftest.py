@@ -15,7 +15,8 @@ Fixtures
 Helpers (importable as ``from conftest import ...``)
 ----------------------------------------------------
 ``read_fasta(path)``: ``[(id, sequence)]`` of a plain FASTA file, parsed naively (independently
-of :mod:`deepmir_tools.seqio`). ``tool_path(name)``: the console script's path.
+of :mod:`deepmir_tools.seqio`). ``tool_path(name)``: the console script's path (missing: skip, but fail
+when ``in_ci()``, i.e. ``CI=true``).
 """
 
 from __future__ import annotations
@@ -33,14 +34,24 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_DATA = REPO / "test-data"
 
 
+def in_ci() -> bool:
+    """True under CI (``CI=true``, as CI services and ``.ci/run`` set it): what would be skipped must run."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
 def tool_path(name: str) -> str:
-    """Path of a console script: next to the running interpreter (the venv), else on PATH."""
+    """Path of a console script: next to the running interpreter (the venv), else on PATH.
+
+    Missing: a skip on a developer's machine, a failure in CI (every subprocess test would skip silently)."""
     beside = Path(sys.executable).parent / name
     if beside.exists():
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        pytest.skip(f"console script {name} is not installed (pip install -e .)")
+        message = f"console script {name} is not installed (pip install -e .)"
+        if in_ci():
+            pytest.fail(message + " [CI=true: not skipped]")
+        pytest.skip(message)
     return found
 
 
