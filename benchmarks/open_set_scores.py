@@ -41,7 +41,7 @@ from deepmir_tools.bundle import load_bundle  # noqa: E402
 from deepmir_tools.kmer_tables import KmerTableModel, tokens_and_lengths  # noqa: E402
 from deepmir_tools.labels import header_fields  # noqa: E402
 from deepmir_tools.metrics import auroc  # noqa: E402
-from deepmir_tools.scoring import softmax  # noqa: E402
+from deepmir_tools.decision import softmax  # noqa: E402
 from deepmir_tools.seqio import read_records  # noqa: E402
 
 BATCH = 2048

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import __version__
 from .atomic import atomic_output
+from .decision import Decision
 from .encodings import ENCODINGS
 from .errors import ModelBundleError
 from .npzformat import FORMAT_VERSION, load_npz_arrays, parse_meta, sha256_of_file
@@ -59,13 +60,9 @@ class ModelBundle:
         return self.meta["encoding"]
 
     @property
-    def threshold(self) -> float:
-        return float(self.meta["threshold"]["value"])
-
-    @property
-    def temperature(self) -> float:
-        """Softmax temperature the threshold was chosen at (1 = plain softmax; absent in older bundles)."""
-        return float(self.meta["threshold"].get("temperature", 1.0))
+    def decision(self) -> Decision:
+        """The accept/reject rule the bundle was calibrated with (score, temperature, threshold, lengths)."""
+        return Decision.from_record(self.meta["threshold"], self.path)
 
     @property
     def architecture(self) -> str:
@@ -123,11 +120,8 @@ def _check_meta(path: str, meta: dict[str, Any]) -> None:
         raise ModelBundleError(f"{path}: unknown architecture {meta['architecture']!r}")
     if not meta["classes"] or not all(isinstance(c, list) and len(c) == 2 for c in meta["classes"]):
         raise ModelBundleError(f"{path}: malformed class list")
-    threshold, encoding = meta["threshold"], meta["encoding"]
-    if not isinstance(threshold, dict) or isinstance(threshold.get("value"), bool) or not isinstance(
-        threshold.get("value"), (int, float)
-    ):
-        raise ModelBundleError(f"{path}: malformed threshold record (expected a number under 'value')")
+    Decision.from_record(meta["threshold"], path)  # raises on a malformed record
+    encoding = meta["encoding"]
     if not isinstance(encoding, dict) or encoding.get("encoding") not in ENCODINGS or not isinstance(
         encoding.get("max_len"), int
     ):

@@ -19,11 +19,12 @@ from .labels import family_of, header_fields, split_class_entry
 from .metrics import (RocCurve, accuracy, fpr_at_tpr, macro_f1, per_class, roc_curve, threshold_at_fpr,
                       threshold_max_f)
 from .npzformat import read_encoded, sha256_of_file
-from .scoring import Scorer, softmax
+from .decision import SCORES, Decision, length_status, softmax
 from .metrics import energy_score
+from .scoring import Scorer
 from .seqio import LengthPolicy, read_records
 
-SCORES = ("softmax", "energy")
+LengthRange = tuple[int | None, int | None]  # (min, max) sequence length calibrated for; None = no bound
 METHODS = ("target-fpr", "max-f", "fixed")
 
 
@@ -58,25 +59,33 @@ class Calibration:
     in_dist: ScoredGroup
     ood: list[ScoredGroup]
     temperature: float = 1.0  # softmax temperature of the scores (energy ignores it)
+    lengths: LengthRange = (None, None)
     summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def decision(self) -> Decision:
+        """The rule this calibration chose, as the bundle stores it and deepmir-classify applies it."""
+        return Decision(self.threshold, self.score, self.temperature, *self.lengths)
 
 
 def _score(scorer: Scorer, temperature: float, label: str, ids: list[str], seqs: list[str], true=None,
            x=None) -> ScoredGroup:
-    """Scores of one group; ``scorer`` must return logits (``Scorer(..., logits=True)``)."""
+    """Scores of one group: softmax of logits / ``temperature`` and the energy score."""
     logits = (scorer.encoded_scores(x) if x is not None else scorer.scores(seqs)).astype(np.float64)
     return ScoredGroup(label, ids, softmax(logits, temperature), energy_score(logits), true)
 
 
-def _fasta_segments(path: str, max_len: int) -> list:
-    """Records of a FASTA/FASTQ file; longer ones are truncated to the model length."""
-    return list(LengthPolicy(max_len, "truncate").segments(read_records(path)))
+def _fasta_segments(path: str, max_len: int, lengths: LengthRange = (None, None)) -> list:
+    """Records of a FASTA/FASTQ file within ``lengths``; longer than the model length: truncated."""
+    records = (r for r in read_records(path) if length_status(len(r.seq), *lengths) is None)
+    return list(LengthPolicy(max_len, "truncate").segments(records))
 
 
-def score_in_distribution(scorer: Scorer, path: str, temperature: float = 1.0) -> ScoredGroup:
+def score_in_distribution(scorer: Scorer, path: str, temperature: float = 1.0,
+                          lengths: LengthRange = (None, None)) -> ScoredGroup:
     """Labelled held-out sequences whose family the model knows (others are out of scope).
 
-    The softmax scores are of logits / ``temperature``."""
+    The softmax scores are of logits / ``temperature``; sequences outside ``lengths`` are left out."""
     classes = {accession: index for index, (accession, _) in enumerate(scorer.bundle.classes)}
     if path.endswith(".npz"):
         data = read_encoded(path)
@@ -87,7 +96,7 @@ def score_in_distribution(scorer: Scorer, path: str, temperature: float = 1.0) -
         true = np.array([classes[accessions[i]] for i in rows], dtype=np.int64)
         return _score(scorer, temperature, "in-distribution", [str(data.ids[i]) for i in rows], [], true, data.x[rows])
     ids, seqs, true = [], [], []
-    for segment in _fasta_segments(path, scorer.encoding["max_len"]):
+    for segment in _fasta_segments(path, scorer.encoding["max_len"], lengths):
         family = family_of(segment.description)
         if family is None:
             raise DeepMirError(f"{path}: record '{segment.id}' has no family= label")
@@ -108,13 +117,15 @@ def parse_ood_spec(spec: str) -> tuple[str | None, str]:
     return None, spec
 
 
-def score_ood(scorer: Scorer, specs: Iterable[str], temperature: float = 1.0) -> list[ScoredGroup]:
-    """One group per OOD class, in order of first appearance (softmax scores of logits / ``temperature``)."""
+def score_ood(scorer: Scorer, specs: Iterable[str], temperature: float = 1.0,
+              lengths: LengthRange = (None, None)) -> list[ScoredGroup]:
+    """One group per OOD class, in order of first appearance (softmax scores of logits / ``temperature``;
+    sequences outside ``lengths`` left out)."""
     grouped: dict[str, tuple[list[str], list[str]]] = {}
     for spec in specs:
         label, path = parse_ood_spec(spec)
         default = os.path.basename(path).split(".")[0]
-        for segment in _fasta_segments(path, scorer.encoding["max_len"]):
+        for segment in _fasta_segments(path, scorer.encoding["max_len"], lengths):
             name = label or header_fields(segment.description).get("class") or default
             ids, seqs = grouped.setdefault(name, ([], []))
             ids.append(segment.id)
@@ -123,7 +134,8 @@ def score_ood(scorer: Scorer, specs: Iterable[str], temperature: float = 1.0) ->
 
 
 def calibrate(in_dist: ScoredGroup, ood: list[ScoredGroup], score: str, method: str,
-              target_fpr: float = 0.05, fixed: float | None = None, temperature: float = 1.0) -> Calibration:
+              target_fpr: float = 0.05, fixed: float | None = None, temperature: float = 1.0,
+              lengths: LengthRange = (None, None)) -> Calibration:
     """Pick the threshold on the pooled ROC; ``fixed`` is reported at its own operating point."""
     if not ood:
         raise DeepMirError("at least one out-of-distribution file (--ood) is needed to calibrate")
@@ -141,7 +153,7 @@ def calibrate(in_dist: ScoredGroup, ood: list[ScoredGroup], score: str, method: 
             threshold = float(np.nextafter(positive.max(initial=negative.max()), np.inf))
     tpr = float(np.mean(positive >= threshold))
     fpr = float(np.mean(negative >= threshold))
-    return Calibration(score, method, threshold, tpr, fpr, curve, in_dist, ood, temperature)
+    return Calibration(score, method, threshold, tpr, fpr, curve, in_dist, ood, temperature, lengths)
 
 
 def metrics_rows(result: Calibration, classes: list[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
@@ -195,9 +207,7 @@ def threshold_record(result: Calibration, in_path: str, ood_specs: list[str], ta
     """What the calibrated bundle records about its threshold and where it came from."""
     files = [in_path] + [parse_ood_spec(spec)[1] for spec in ood_specs]
     return {
-        "value": result.threshold,
-        "score": result.score,
-        "temperature": result.temperature,
+        **result.decision.fields(),
         "method": result.method if result.method != "target-fpr" else f"target FPR {target_fpr:g}",
         "tpr": round(result.tpr, 6),
         "fpr": round(result.fpr, 6),

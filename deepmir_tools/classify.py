@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from .bundle import ModelBundle
+from .decision import ACCEPTED, REJECTED, TOO_LONG, TOO_SHORT, Decision
 from .npzformat import EncodedSet
-from .metrics import energy_score
-from .scoring import Scorer, softmax, top_k
+from .scoring import Scorer, top_k
 from .seqio import LengthPolicy, SeqRecord
 
-ACCEPTED, REJECTED, SKIPPED = "accepted", "rejected", "skipped"
+SKIPPED = "skipped"  # longer than the model takes, under --long skip
+STATUSES = (ACCEPTED, REJECTED, TOO_SHORT, TOO_LONG, SKIPPED)
 TSV_FORMAT = "deepmir-classify-tsv/1"
 BASE_COLUMNS = ("id", "length", "family_accession", "family_name", "score", "status", "second_family", "second_score")
 CACHE_LIMIT = 2_000_000  # unique sequences remembered; beyond this the cache restarts
@@ -62,7 +62,7 @@ class ClassifyOptions:
     chunk_size: int = 20_000
     count_style: str = "auto"
     threads: int = 0  # 0 = all cores
-    temperature: float | None = None  # softmax temperature; None = the model's (threshold.temperature)
+    temperature: float | None = None  # softmax temperature; None = the model's (its Decision's)
 
 
 @dataclass
@@ -79,34 +79,18 @@ class Call:
     seq: str = ""
 
 
-@dataclass
-class Tally:
-    """Per-family read counts for ``--counts``."""
-
-    reads: Counter = field(default_factory=Counter)
-    unique: dict = field(default_factory=dict)
-
-    def add(self, call: Call, key: str) -> None:
-        self.reads[key] += call.count
-        self.unique.setdefault(key, set()).add(call.seq)
-
-
 class Classifier:
-    """Scores records with a bundle and decides accepted/rejected per record."""
+    """Scores records with a bundle and applies its :class:`Decision` per record."""
 
     def __init__(self, bundle: ModelBundle, options: ClassifyOptions):
         self.bundle = bundle
         self.options = options
-        self.threshold = bundle.threshold if options.threshold is None else options.threshold
-        # A bundle calibrated on the energy score decides on energy; the TSV still reports max softmax
-        # (of logits / temperature when the threshold was chosen with temperature scaling).
-        self.uses_energy = bundle.meta["threshold"].get("score", "softmax") == "energy"
-        self.temperature = bundle.temperature if options.temperature is None else options.temperature
-        self.scorer = Scorer(bundle, options.batch_size, logits=self.uses_energy or self.temperature != 1.0,
-                             threads=options.threads)
+        # The TSV reports max softmax (of logits / temperature); the threshold applies to the decision's own
+        # score, which is the energy score for a bundle calibrated on energy.
+        self.decision: Decision = bundle.decision.overridden(options.threshold, options.temperature)
+        self.scorer = Scorer(bundle, options.batch_size, threads=options.threads)
         self.max_len = bundle.encoding["max_len"]
         self.cache: dict[str, tuple[tuple[int, ...], tuple[float, ...], float]] = {}
-        self.skipped = 0
 
     def _score_unique(self, seqs: Iterable[str]) -> None:
         new = sorted({s for s in seqs if s not in self.cache})
@@ -114,21 +98,13 @@ class Classifier:
             return
         if len(self.cache) + len(new) > CACHE_LIMIT:
             self.cache.clear()
-        probabilities, decision = self._probabilities_and_decision(self.scorer.scores(new))
+        probabilities, decision = self.decision.scores(self.scorer.scores(new))
         indices, values = top_k(probabilities, self.options.top_k)
         for seq, idx, val, score in zip(new, indices.tolist(), values.tolist(), decision.tolist()):
             self.cache[seq] = (tuple(idx), tuple(val), score)
 
-    def _probabilities_and_decision(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Softmax probabilities and the score the threshold applies to (max softmax or energy)."""
-        if not self.scorer.logits:
-            return raw, raw.max(axis=1)
-        logits = raw.astype(np.float64)
-        probabilities = softmax(logits, self.temperature)
-        return probabilities, energy_score(logits) if self.uses_energy else probabilities.max(axis=1)
-
     def _status(self, score: float) -> str:
-        return ACCEPTED if not self.options.reject or score >= self.threshold else REJECTED
+        return self.decision.status(score) if self.options.reject else ACCEPTED
 
     def classify(self, records: Iterable[SeqRecord]) -> Iterator[Call]:
         """One :class:`Call` per input record, in input order."""
@@ -141,7 +117,9 @@ class Classifier:
 
     def _classify_chunk(self, chunk: list[SeqRecord]) -> Iterator[Call]:
         policy = LengthPolicy(self.max_len, self.options.long_policy, self.options.window_step)
-        segments = list(policy.segments(chunk))
+        out_of_range = {i: status for i, record in enumerate(chunk)
+                        if (status := self.decision.length_status(len(record.seq))) is not None}
+        segments = [segment for segment in policy.segments(chunk) if segment.index not in out_of_range]
         self._score_unique(segment.seq for segment in segments)
         best: dict[int, tuple[float, int, str]] = {}
         for segment in segments:
@@ -150,9 +128,9 @@ class Classifier:
                 best[segment.index] = (score, segment.offset, segment.seq)
         for index, record in enumerate(chunk):
             count = read_count(record.id, self.options.count_style)
-            if index not in best:  # too long, dropped by --long skip
-                self.skipped += 1
-                yield Call(record.id, len(record.seq), [], [], SKIPPED, 0, count, record.seq)
+            if index not in best:  # outside the decision's length range, or too long under --long skip
+                status = out_of_range.get(index, SKIPPED)
+                yield Call(record.id, len(record.seq), [], [], status, 0, count, record.seq)
                 continue
             _, offset, seq = best[index]
             families, scores, decision = self.cache[seq]
@@ -160,7 +138,7 @@ class Classifier:
 
     def classify_encoded(self, data: EncodedSet) -> Iterator[Call]:
         """Calls for a pre-encoded NPZ; rows sharing an ID (windows) count as one record."""
-        probabilities, decision = self._probabilities_and_decision(self.scorer.encoded_scores(data.x))
+        probabilities, decision = self.decision.scores(self.scorer.encoded_scores(data.x))
         indices, values = top_k(probabilities, self.options.top_k)
         offsets = data.offsets if data.offsets is not None else np.zeros(len(data.ids), dtype=np.int32)
         rows = range(len(data.ids))
@@ -168,8 +146,13 @@ class Classifier:
             members = list(group)
             row = max(members, key=lambda i: decision[i])
             length = int(max(offsets[i] + data.lengths[i] for i in members))
+            count = read_count(record_id, self.options.count_style)
+            out_of_range = self.decision.length_status(length)
+            if out_of_range is not None:
+                yield Call(record_id, length, [], [], out_of_range, 0, count, record_id)
+                continue
             yield Call(record_id, length, indices[row].tolist(), values[row].tolist(), self._status(float(decision[row])),
-                       int(offsets[row]), read_count(record_id, self.options.count_style), record_id)
+                       int(offsets[row]), count, record_id)
 
 
 def tsv_columns(top: int, windows: bool) -> list[str]:
@@ -182,18 +165,20 @@ def tsv_columns(top: int, windows: bool) -> list[str]:
     return columns
 
 
-def tsv_header(bundle: ModelBundle, threshold: float, reject: bool, version: str,
+def tsv_header(bundle: ModelBundle, decision: Decision, reject: bool, version: str,
                temperature: float | None = None) -> str:
-    """The '#' comment line that opens a classification TSV (``temperature``: only when it overrides the model's)."""
-    rule = f"{threshold:g}" if reject else "off"
+    """The '#' comment line that opens a classification TSV (``temperature``: only when it overrides the model's;
+    ``lengths``: only for a decision calibrated on a length range)."""
+    rule = f"{decision.threshold:g}" if reject else "off"
     override = "" if temperature is None else f" temperature={temperature:g}"
+    lengths = "" if decision.length_range() == "any" else f" lengths={decision.length_range()}"
     return (f"# deepmir-classify {version} format={TSV_FORMAT} model={bundle.name} "
-            f"model_sha256={bundle.sha256} threshold={rule}{override}")
+            f"model_sha256={bundle.sha256} threshold={rule}{override}{lengths}")
 
 
 def tsv_row(call: Call, classes: list[tuple[str, str]], top: int, windows: bool) -> str:
     """One TSV row; empty family fields for skipped records, '.' for missing ranks."""
-    if call.status == SKIPPED:
+    if not call.families:  # skipped, too short or too long: no family
         fields = [call.id, str(call.length), ".", ".", ".", call.status, ".", "."] + [".", "."] * max(0, top - 2)
     else:
         first_acc, first_name = classes[call.families[0]]
@@ -206,13 +191,3 @@ def tsv_row(call: Call, classes: list[tuple[str, str]], top: int, windows: bool)
     if windows:
         fields.append(str(call.offset))
     return "\t".join(fields)
-
-
-def counts_table(tally: Tally, classes: list[tuple[str, str]]) -> list[str]:
-    """Rows of the ``--counts`` table: family, name, reads, unique sequences; rejected/skipped last."""
-    lines = ["family_accession\tfamily_name\treads\tunique_sequences"]
-    names = dict(classes)
-    families = sorted((k for k in tally.reads if k not in (REJECTED, SKIPPED)), key=lambda k: (-tally.reads[k], k))
-    for key in families + [k for k in (REJECTED, SKIPPED) if k in tally.reads]:
-        lines.append(f"{key}\t{names.get(key, key)}\t{tally.reads[key]}\t{len(tally.unique[key])}")
-    return lines

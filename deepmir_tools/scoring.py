@@ -1,4 +1,4 @@
-"""Softmax scores of sequences under a model bundle, fast and exact.
+"""Logits of sequences under a model bundle, fast and exact.
 
 One-hot models run through :mod:`kmer_tables` (table look-ups and the dense layers in numba
 loops; TensorFlow is not imported): each sequence is scored exactly as the Keras model
@@ -33,31 +33,29 @@ def padded_length(longest: int, kernel: int, max_len: int) -> int:
 
 
 class Scorer:
-    """Batched softmax scores of a bundle's model (built once, reused)."""
+    """Batched logits of a bundle's model (built once, reused)."""
 
-    def __init__(self, bundle: ModelBundle, batch_size: int = 256, logits: bool = False, threads: int = 0):
-        """``logits=True`` returns pre-softmax logits instead of probabilities (for energy scores and
-        temperature scaling, which callers apply). ``threads``: 0 = all cores."""
+    def __init__(self, bundle: ModelBundle, batch_size: int = 256, threads: int = 0):
+        """Scores are logits (pre-softmax): the bundle's :class:`~deepmir_tools.decision.Decision` turns
+        them into probabilities and a decision score. ``threads``: 0 = all cores."""
         self.bundle = bundle
         self.batch_size = batch_size
         self.threads = threads
         self.encoding = bundle.encoding
         self.kernel = largest_kernel(bundle.architecture, bundle.hyperparameters)
-        self.logits = logits
         self.tables = None
         if bundle.architecture == ONEHOT_CNN and os.environ.get("DEEPMIR_ONEHOT_BACKEND", "tables") != "keras":
             self.tables = KmerTableModel.from_bundle(bundle)
             return
         configure_tensorflow(threads, deterministic=True)
         self.model = bundle.keras_model()
-        self._predict = _compiled_logits(self.model) if logits else _compiled_predict(self.model)
+        self._predict = _compiled_logits(self.model)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self._predict(x), dtype=np.float32)
 
     def _run_tables(self, tokens: np.ndarray, lengths: np.ndarray, padded_to: int) -> np.ndarray:
-        logits = self.tables.logits(tokens, lengths, padded_to, self.threads)
-        return logits if self.logits else softmax(logits)
+        return self.tables.logits(tokens, lengths, padded_to, self.threads)
 
     def _rows_per_batch(self, width: int) -> int:
         return max(1, self.batch_size * self.encoding["max_len"] // width)
@@ -74,7 +72,7 @@ class Scorer:
         return stop, padded_length(int(lengths[order[stop - 1]]), self.kernel, max_len)
 
     def _table_scores(self, seqs: Sequence[str]) -> np.ndarray:
-        """(N, classes) scores through the tables, in batches of :data:`TABLE_ROWS` in input order."""
+        """(N, classes) logits through the tables, in batches of :data:`TABLE_ROWS` in input order."""
         max_len = self.encoding["max_len"]
         out = np.zeros((len(seqs), len(self.bundle.classes)), dtype=np.float32)
         for start in range(0, len(seqs), TABLE_ROWS):
@@ -83,7 +81,7 @@ class Scorer:
         return out
 
     def onehot_scores(self, seqs: Sequence[str]) -> np.ndarray:
-        """(N, classes) softmax of one-hot sequences."""
+        """(N, classes) logits of one-hot sequences."""
         if self.tables is not None:
             return self._table_scores(seqs)
         lengths = np.fromiter((min(len(s), self.encoding["max_len"]) for s in seqs), dtype=np.int64, count=len(seqs))
@@ -98,7 +96,7 @@ class Scorer:
         return out
 
     def encoded_scores(self, x: np.ndarray) -> np.ndarray:
-        """(N, classes) softmax of already encoded inputs (NPZ ``x``)."""
+        """(N, classes) logits of already encoded inputs (NPZ ``x``)."""
         encoding = self.encoding["encoding"]
         out = np.zeros((len(x), len(self.bundle.classes)), dtype=np.float32)
         if self.tables is not None and encoding == "onehot":
@@ -113,7 +111,7 @@ class Scorer:
         return out
 
     def scores(self, seqs: Sequence[str], threads: int = 1, progress: bool = False) -> np.ndarray:
-        """(N, classes) softmax for raw sequences under the bundle's encoding."""
+        """(N, classes) logits of raw sequences under the bundle's encoding."""
         if not len(seqs):
             return np.zeros((0, len(self.bundle.classes)), dtype=np.float32)
         if self.bundle.architecture == ONEHOT_CNN:
@@ -121,17 +119,6 @@ class Scorer:
         enc = self.encoding
         x = encode(seqs, enc["encoding"], enc["max_len"], enc["threshold_T"], enc.get("ordered", True), threads, progress)
         return self.encoded_scores(x)
-
-
-def _compiled_predict(model):
-    """A traced inference function; shapes vary, so retracing is kept generic."""
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def predict(x):
-        return model(x, training=False)
-
-    return lambda x: predict(tf.convert_to_tensor(x)).numpy()
 
 
 def _compiled_logits(model):
@@ -148,19 +135,6 @@ def _compiled_logits(model):
         return features(x, training=False)
 
     return lambda x: penultimate(tf.convert_to_tensor(x)).numpy() @ kernel + bias
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``logits / temperature`` (numerically stable).
-
-    A temperature above 1 (Guo et al. 2017 temperature scaling) flattens overconfident
-    outputs; it never changes the top family, only how scores of known and unknown
-    sequences spread, which can separate them better (measured in benchmarks/).
-    """
-    if temperature != 1.0:
-        logits = logits / temperature
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def top_k(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

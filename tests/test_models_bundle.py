@@ -61,7 +61,7 @@ def test_loaded_bundle_metadata(tiny_model, tiny_bundle):
     families = {line.split()[1].removeprefix("family=") for line in (TEST_DATA / "tiny" / "train.fa").read_text().splitlines()
                 if line.startswith(">")}
     assert {acc for acc, _ in tiny_bundle.classes} == families
-    assert tiny_bundle.threshold == meta["threshold"]["value"] == 0.977
+    assert tiny_bundle.decision.threshold == meta["threshold"]["value"] == 0.977
     assert tiny_bundle.architecture == "onehot-cnn" and tiny_bundle.encoding["max_len"] == 200
     layers = {layer.name for layer in tiny_bundle.keras_model().layers if layer.weights}
     assert layers == {key.split(":")[1] for key in bundle_arrays(tiny_model) if key.startswith("w:")}
@@ -92,7 +92,7 @@ def test_save_and_load_round_trip(tmp_path, tiny_model, tiny_bundle, test_seqs, 
             np.testing.assert_array_equal(arrays[key], original[key].astype(dtype))
     assert bundle_meta(path)["weights_dtype"] == np.dtype(dtype).name
     back = load_bundle(str(path))
-    assert back.classes == tiny_bundle.classes and back.threshold == tiny_bundle.threshold
+    assert back.classes == tiny_bundle.classes and back.decision == tiny_bundle.decision
     x = one_hot(test_seqs, 200).astype(np.float32)
     loaded = np.asarray(back.keras_model()(x, training=False))
     # exactly the network of the stored (possibly float16-rounded) arrays

@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=positive_float, default=None,
                         help="softmax temperature: score = max softmax(logits / T); T > 1 often separates unknown "
                              "sequences better (default: the model's, 1 for an uncalibrated model)")
+    parser.add_argument("--lengths", type=length_range, metavar="MIN-MAX",
+                        help="sequence lengths the threshold is for (e.g. 16-40 for reads): sequences outside are left "
+                             "out of the calibration, and deepmir-classify reports them as too_short/too_long instead "
+                             "of giving them a family (default: the model's range, any length for an uncalibrated one)")
     parser.add_argument("--method", choices=("target-fpr", "max-f", "fixed"), default="target-fpr")
     parser.add_argument("--target-fpr", type=probability, default=0.05, help="false positive rate for --method target-fpr")
     parser.add_argument("--threshold", type=float, help="the threshold itself (implies --method fixed)")
@@ -46,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=positive_int, default=256)
     add_threads(parser)
     return parser
+
+
+def length_range(text: str) -> tuple[int, int]:
+    """``MIN-MAX`` (1 <= MIN <= MAX) as a pair of ints."""
+    low, sep, high = text.partition("-")
+    try:
+        pair = (int(low), int(high)) if sep else None
+    except ValueError:
+        pair = None
+    if pair is None or not 1 <= pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX with 1 <= MIN <= MAX, got {text!r}")
+    return pair
 
 
 def write_roc(path: str, result) -> None:
@@ -70,12 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if path:
             check_writable(path)
     bundle = load_bundle(args.model)
-    temperature = bundle.temperature if args.temperature is None else args.temperature
-    scorer = Scorer(bundle, args.batch_size, logits=True, threads=args.threads)
-    in_dist = score_in_distribution(scorer, args.in_dist, temperature)
-    ood = score_ood(scorer, args.ood, temperature)
+    current = bundle.decision
+    temperature = current.temperature if args.temperature is None else args.temperature
+    lengths = (current.min_length, current.max_length) if args.lengths is None else args.lengths
+    scorer = Scorer(bundle, args.batch_size, threads=args.threads)
+    in_dist = score_in_distribution(scorer, args.in_dist, temperature, lengths)
+    ood = score_ood(scorer, args.ood, temperature, lengths)
     method = "fixed" if args.threshold is not None else args.method
-    result = calibrate(in_dist, ood, args.score, method, args.target_fpr, args.threshold, temperature)
+    result = calibrate(in_dist, ood, args.score, method, args.target_fpr, args.threshold, temperature, lengths)
     record = threshold_record(result, args.in_dist, args.ood, args.target_fpr)
     with_threshold(bundle, record, args.output, bundle_threshold_extra(bundle, result))
     if args.roc:

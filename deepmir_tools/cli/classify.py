@@ -16,6 +16,7 @@ PROG = "deepmir-classify"
 EXAMPLES = """\
   deepmir-classify hairpins.fa -o calls.tsv                     # shipped 'hairpin' model
   deepmir-classify -m mature reads.fastq.gz -o calls.tsv --counts family-counts.tsv
+  deepmir-classify -m mature s1.fq.gz -o s1.tsv --counts s1.counts.tsv --stats s1_mqc.yaml  # multiqc .
   samtools view -b -f 4 aligned.bam > unmapped.bam && deepmir-classify -m mature unmapped.bam -o -
   zcat collapsed.fa.gz | deepmir-classify -m mature - --counts counts.tsv -o calls.tsv
   deepmir-classify --long window --window-step 25 contigs.fa -m my-model.npz -o calls.tsv
@@ -32,7 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", help="FASTA/FASTQ (plain or gzip, '-' = stdin), SAM/BAM/CRAM, or NPZ from deepmir-encode")
     parser.add_argument("-m", "--model", default="hairpin", help="shipped model name (hairpin, mature) or a bundle path")
     parser.add_argument("-o", "--output", default="-", help="classification TSV ('-' = stdout)")
-    parser.add_argument("--counts", help="also write per-family read counts (collapsed headers honoured)")
+    parser.add_argument("--counts", help="also write per-family read counts (collapsed headers honoured; "
+                        "merge several samples with deepmir-counts)")
+    parser.add_argument("--stats", help="also write reads by status as MultiQC custom content (name it *_mqc.yaml)")
+    parser.add_argument("--length-stats", help="also write reads per length and status as a MultiQC line graph "
+                        "(name it *_mqc.yaml)")
+    parser.add_argument("--sample", help="sample name in the --counts and --stats outputs "
+                        "(default: the input file name without suffixes)")
     parser.add_argument("--top-k", type=positive_int, default=2, help="ranked families per sequence (>= 2 adds columns)")
     parser.add_argument("--threshold", type=probability, help="rejection threshold (default: the model's)")
     parser.add_argument("--no-reject", action="store_true", help="accept every sequence (closed-set classification)")
@@ -75,10 +82,14 @@ def _progress(args: argparse.Namespace, calls):
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..bundle import load_bundle
-    from ..classify import ClassifyOptions, Classifier, Tally, counts_table, tsv_columns, tsv_header, tsv_row
+    from ..classify import ClassifyOptions, Classifier, tsv_columns, tsv_header, tsv_row
+    from ..counts import (Tally, check_sample_name, counts_header, counts_table, length_stats_yaml, sample_name,
+                          stats_yaml)
 
-    if args.counts:  # written after the TSV: fail before writing either
-        check_writable(args.counts)
+    sample = check_sample_name(args.sample if args.sample is not None else sample_name(args.input))
+    for extra in (args.counts, args.stats, args.length_stats):  # written after the TSV: fail before writing any
+        if extra:
+            check_writable(extra)
     bundle = load_bundle(args.model)
     options = ClassifyOptions(threshold=args.threshold, reject=not args.no_reject, top_k=max(args.top_k, 2),
                               batch_size=args.batch_size, long_policy=args.long, window_step=args.window_step,
@@ -87,18 +98,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     windows = args.long == "window"
     tally, status_counts = Tally(), {}
     classes = bundle.classes  # a property that builds a list: once, not once per read
+    header = tsv_header(bundle, classifier.decision, options.reject, __version__, args.temperature)
     with atomic_output(args.output) as out:
-        out.write(tsv_header(bundle, classifier.threshold, options.reject, __version__, args.temperature) + "\n")
+        out.write(header + "\n")
         out.write("\t".join(tsv_columns(options.top_k, windows)) + "\n")
         for call in _progress(args, _calls(args, classifier)):
             out.write(tsv_row(call, classes, options.top_k, windows) + "\n")
             status_counts[call.status] = status_counts.get(call.status, 0) + 1
-            tally.add(call, classes[call.families[0]][0] if call.status == "accepted" else call.status)
+            tally.add(call, classes)
     if args.counts:
         with atomic_output(args.counts) as handle:
-            handle.write("\n".join(counts_table(tally, classes)) + "\n")
+            handle.write("\n".join(counts_table(tally, counts_header(header, sample))) + "\n")
+    if args.stats:
+        fields = dict(word.split("=", 1) for word in header.split(" ") if "=" in word)
+        with atomic_output(args.stats) as handle:
+            handle.write(stats_yaml(tally, sample, fields))
+    if args.length_stats:
+        with atomic_output(args.length_stats) as handle:
+            handle.write(length_stats_yaml(tally, sample))
     summary = ", ".join(f"{count} {status}" for status, count in sorted(status_counts.items())) or "no sequences"
-    say(args, f"{PROG}: {summary} (model {bundle.name}, threshold {classifier.threshold:g})")
+    say(args, f"{PROG}: {summary} (model {bundle.name}, threshold {classifier.decision.threshold:g})")
     return 0
 
 
