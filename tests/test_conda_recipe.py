@@ -37,6 +37,7 @@ CONDA_TO_PYPI_IMPORT = {
     "tqdm": (("tqdm",), "tqdm"),
     "biopython": (("biopython",), "Bio"),
     "numba": (("numba",), "numba"),
+    "platformdirs": (("platformdirs",), "platformdirs"),
 }
 
 
