@@ -14,6 +14,10 @@ these isomiRs for the first time in a user's library. For each mature of a label
 
 Headers: ``>{mature id}|iso{k} family=ACC name=NAME variant=5P,3P`` (shifts; ``+A`` etc. for untemplated ones).
 
+With --five-prime-shifts the output is instead every templated 5' shift of -3..+3 nt (3' end kept) of every mature in
+every hairpin of its family, unsampled and unfiltered (``>{mature id}|5p{k}``): the seeds (nt 2-8) a read of the
+family may carry, for ``deepmir-calibrate --seeds``. The +-3 nt window is the read truth's (benchmarks/reads).
+
   python benchmarks/make_isomirs.py split/train.fa --hairpins hairpin.fa --families miFam.dat \\
       --exclude split/val.fa --exclude split/test.fa -o isomirs.fa
 """
@@ -32,6 +36,7 @@ from deepmir_tools.seqio import read_records
 FIVE_PRIME_SHIFTS = range(-2, 3)
 THREE_PRIME_SHIFTS = range(-3, 4)
 UNTEMPLATED = ("A", "U", "AA", "UU")
+SEED_SHIFTS = range(-3, 4)  # 5' shifts of a read of the mature (the read truth's window)
 MIN_LENGTH, MAX_LENGTH = 16, 30
 
 
@@ -48,6 +53,24 @@ def templated_variants(mature: str, hairpin: str) -> dict[str, str]:
             if (five, three) != (0, 0) and 0 <= left < right <= len(hairpin):
                 variants.setdefault(hairpin[left:right], f"{five:+d},{three:+d}")
     return variants
+
+
+def five_prime_shifts(matures: list[tuple[str, str, tuple[str, str]]],
+                      hairpins_by_family: dict[str, list[str]]) -> list[tuple[str, str, tuple[str, str], str]]:
+    """(id, sequence, family, label) of every 5' shift in SEED_SHIFTS of every mature in its family's hairpins."""
+    out = []
+    for mature_id, seq, family in matures:
+        found: dict[str, int] = {seq: 0}
+        for hairpin in hairpins_by_family.get(family[0], []):
+            start = hairpin.find(seq)
+            if start < 0:
+                continue
+            for shift in SEED_SHIFTS:
+                if 0 <= start + shift < start + len(seq):
+                    found.setdefault(hairpin[start + shift : start + len(seq)], shift)
+        for k, (variant, shift) in enumerate(sorted(found.items(), key=lambda item: (item[1], item[0]))):
+            out.append((f"{mature_id}|5p{k}", variant, family, f"{shift:+d},+0"))
+    return out
 
 
 def isomirs(matures: list[tuple[str, str, tuple[str, str]]], hairpins_by_family: dict[str, list[str]],
@@ -83,6 +106,8 @@ def main() -> None:
     parser.add_argument("--exclude", action="append", default=[], help="FASTA whose sequences no variant may equal")
     parser.add_argument("--per-mature", type=int, default=6, help="at most this many variants a mature")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--five-prime-shifts", action="store_true",
+                        help="write every 5' shift of -3..+3 nt instead (seeds for deepmir-calibrate --seeds)")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args()
     matures = []
@@ -98,7 +123,10 @@ def main() -> None:
     for item in load_mirbase_hairpins(args.hairpins, args.families):
         if item.family is not None:
             hairpins_by_family[item.family.accession].append(item.record.seq)
-    kept = isomirs(matures, hairpins_by_family, excluded, args.per_mature, args.seed)
+    if args.five_prime_shifts:
+        kept = five_prime_shifts(matures, hairpins_by_family)
+    else:
+        kept = isomirs(matures, hairpins_by_family, excluded, args.per_mature, args.seed)
     with atomic_output(args.output) as out:
         for record_id, seq, (accession, name), label in kept:
             out.write(f">{record_id} family={accession} name={name} variant={label}\n{seq}\n")

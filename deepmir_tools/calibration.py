@@ -8,7 +8,7 @@ separating unseen classes. Both are computed in one pass and both are reported.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 import numpy as np
@@ -19,7 +19,7 @@ from .labels import family_of, header_fields, split_class_entry
 from .metrics import (RocCurve, accuracy, fpr_at_tpr, macro_f1, per_class, roc_curve, threshold_at_fpr,
                       threshold_max_f)
 from .npzformat import read_encoded, sha256_of_file
-from .decision import SCORES, Decision, length_status, softmax
+from .decision import SCORES, Decision, length_status, seeds_from, softmax  # noqa: F401 (SCORES: the score names)
 from .metrics import energy_score
 from .scoring import Scorer
 from .seqio import LengthPolicy, read_records
@@ -37,9 +37,14 @@ class ScoredGroup:
     softmax: np.ndarray  # (N, classes) probabilities
     energy: np.ndarray  # (N,) negative free energy
     true: np.ndarray | None = None  # class indices (in-distribution only)
+    seed_matches: np.ndarray | None = None  # (N,) nt 2-8 a known seed of the top family (None: no seed check)
 
-    def score(self, kind: str) -> np.ndarray:
-        return self.softmax.max(axis=1) if kind == "softmax" else self.energy
+    def score(self, kind: str, gated: bool = True) -> np.ndarray:
+        """The ``softmax`` or ``energy`` score; ``gated``: -inf for seed mismatches, which no threshold accepts."""
+        raw = self.softmax.max(axis=1) if kind == "softmax" else self.energy
+        if not gated or self.seed_matches is None:
+            return raw
+        return np.where(self.seed_matches, raw, -np.inf)
 
     @property
     def predicted(self) -> np.ndarray:
@@ -50,7 +55,7 @@ class ScoredGroup:
 class Calibration:
     """The chosen threshold, the ROC it came from and every figure worth reporting."""
 
-    score: str
+    rule: Decision  # what was calibrated: score, temperature, lengths, seeds (its threshold is not the result)
     method: str
     threshold: float
     tpr: float
@@ -58,21 +63,37 @@ class Calibration:
     curve: RocCurve
     in_dist: ScoredGroup
     ood: list[ScoredGroup]
-    temperature: float = 1.0  # softmax temperature of the scores (energy ignores it)
-    lengths: LengthRange = (None, None)
     summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def score(self) -> str:
+        return self.rule.score
+
+    @property
+    def temperature(self) -> float:
+        """Softmax temperature of the scores (energy ignores it)."""
+        return self.rule.temperature
 
     @property
     def decision(self) -> Decision:
         """The rule this calibration chose, as the bundle stores it and deepmir-classify applies it."""
-        return Decision(self.threshold, self.score, self.temperature, *self.lengths)
+        return replace(self.rule, threshold=self.threshold)
 
 
-def _score(scorer: Scorer, temperature: float, label: str, ids: list[str], seqs: list[str], true=None,
+def _score(scorer: Scorer, rule: Decision, label: str, ids: list[str], seqs: list[str], true=None,
            x=None) -> ScoredGroup:
-    """Scores of one group: softmax of logits / ``temperature`` and the energy score."""
+    """Scores of one group: softmax of logits / the rule's temperature, the energy score and, when the rule checks
+    seeds, whether each sequence's nt 2-8 are a known seed of its top family."""
     logits = (scorer.encoded_scores(x) if x is not None else scorer.scores(seqs)).astype(np.float64)
-    return ScoredGroup(label, ids, softmax(logits, temperature), energy_score(logits), true)
+    probabilities = softmax(logits, rule.temperature)
+    seed_matches = None
+    if rule.seeds is not None:
+        if x is not None:
+            raise DeepMirError("a seed check needs sequences: give the in-distribution set as FASTA, not NPZ")
+        classes = scorer.bundle.classes
+        seed_matches = np.array([rule.seed_matches(seq, classes[top][0])
+                                 for seq, top in zip(seqs, probabilities.argmax(axis=1).tolist())], dtype=bool)
+    return ScoredGroup(label, ids, probabilities, energy_score(logits), true, seed_matches)
 
 
 def _fasta_segments(path: str, max_len: int, lengths: LengthRange = (None, None)) -> list:
@@ -81,11 +102,10 @@ def _fasta_segments(path: str, max_len: int, lengths: LengthRange = (None, None)
     return list(LengthPolicy(max_len, "truncate").segments(records))
 
 
-def score_in_distribution(scorer: Scorer, path: str, temperature: float = 1.0,
-                          lengths: LengthRange = (None, None)) -> ScoredGroup:
-    """Labelled held-out sequences whose family the model knows (others are out of scope).
-
-    The softmax scores are of logits / ``temperature``; sequences outside ``lengths`` are left out."""
+def score_in_distribution(scorer: Scorer, path: str, rule: Decision) -> ScoredGroup:
+    """Labelled held-out sequences whose family the model knows (others are out of scope), scored under ``rule``
+    (its temperature and seed check); sequences outside its length range are left out."""
+    lengths = (rule.min_length, rule.max_length)
     classes = {accession: index for index, (accession, _) in enumerate(scorer.bundle.classes)}
     if path.endswith(".npz"):
         data = read_encoded(path)
@@ -94,7 +114,7 @@ def score_in_distribution(scorer: Scorer, path: str, temperature: float = 1.0,
         accessions = [split_class_entry(data.classes[label])[0] for label in data.labels]
         rows = [i for i, acc in enumerate(accessions) if acc in classes]
         true = np.array([classes[accessions[i]] for i in rows], dtype=np.int64)
-        return _score(scorer, temperature, "in-distribution", [str(data.ids[i]) for i in rows], [], true, data.x[rows])
+        return _score(scorer, rule, "in-distribution", [str(data.ids[i]) for i in rows], [], true, data.x[rows])
     ids, seqs, true = [], [], []
     for segment in _fasta_segments(path, scorer.encoding["max_len"], lengths):
         family = family_of(segment.description)
@@ -106,7 +126,27 @@ def score_in_distribution(scorer: Scorer, path: str, temperature: float = 1.0,
             true.append(classes[family[0]])
     if not ids:
         raise DeepMirError(f"{path}: no sequence belongs to a family of model '{scorer.bundle.name}'")
-    return _score(scorer, temperature, "in-distribution", ids, seqs, np.array(true, dtype=np.int64))
+    return _score(scorer, rule, "in-distribution", ids, seqs, np.array(true, dtype=np.int64))
+
+
+def seeds_from_fasta(paths: Iterable[str], classes: list[tuple[str, str]]) -> dict[str, frozenset[str]]:
+    """Known seeds (nt 2-8) per family of the model from labelled FASTA files; records of other families are left
+    out. Every family of the model needs at least one seed, else it could never be accepted."""
+    known = {accession for accession, _ in classes}
+    labelled = []
+    for path in paths:
+        for record in read_records(path):
+            family = family_of(record.description)
+            if family is None:
+                raise DeepMirError(f"{path}: record '{record.id}' has no family= label")
+            if family[0] in known:
+                labelled.append((family[0], record.seq))
+    seeds = seeds_from(labelled)
+    missing = sorted(known - set(seeds))
+    if missing:
+        raise DeepMirError(f"{', '.join(paths)}: no seed for {len(missing)} famil{'y' if len(missing) == 1 else 'ies'} "
+                           f"of the model ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
+    return seeds
 
 
 def parse_ood_spec(spec: str) -> tuple[str | None, str]:
@@ -117,10 +157,10 @@ def parse_ood_spec(spec: str) -> tuple[str | None, str]:
     return None, spec
 
 
-def score_ood(scorer: Scorer, specs: Iterable[str], temperature: float = 1.0,
-              lengths: LengthRange = (None, None)) -> list[ScoredGroup]:
-    """One group per OOD class, in order of first appearance (softmax scores of logits / ``temperature``;
-    sequences outside ``lengths`` left out)."""
+def score_ood(scorer: Scorer, specs: Iterable[str], rule: Decision) -> list[ScoredGroup]:
+    """One group per OOD class, in order of first appearance, scored under ``rule`` (sequences outside its length
+    range left out)."""
+    lengths = (rule.min_length, rule.max_length)
     grouped: dict[str, tuple[list[str], list[str]]] = {}
     for spec in specs:
         label, path = parse_ood_spec(spec)
@@ -130,17 +170,17 @@ def score_ood(scorer: Scorer, specs: Iterable[str], temperature: float = 1.0,
             ids, seqs = grouped.setdefault(name, ([], []))
             ids.append(segment.id)
             seqs.append(segment.seq)
-    return [_score(scorer, temperature, name, ids, seqs) for name, (ids, seqs) in grouped.items()]
+    return [_score(scorer, rule, name, ids, seqs) for name, (ids, seqs) in grouped.items()]
 
 
-def calibrate(in_dist: ScoredGroup, ood: list[ScoredGroup], score: str, method: str,
-              target_fpr: float = 0.05, fixed: float | None = None, temperature: float = 1.0,
-              lengths: LengthRange = (None, None)) -> Calibration:
-    """Pick the threshold on the pooled ROC; ``fixed`` is reported at its own operating point."""
+def calibrate(in_dist: ScoredGroup, ood: list[ScoredGroup], rule: Decision, method: str,
+              target_fpr: float = 0.05, fixed: float | None = None) -> Calibration:
+    """Pick the threshold of ``rule`` (on its score) on the pooled ROC; ``fixed`` is reported at its own operating
+    point. Seed mismatches count as rejected at every threshold."""
     if not ood:
         raise DeepMirError("at least one out-of-distribution file (--ood) is needed to calibrate")
-    positive = in_dist.score(score)
-    negative = np.concatenate([group.score(score) for group in ood])
+    positive = in_dist.score(rule.score)
+    negative = np.concatenate([group.score(rule.score) for group in ood])
     curve = roc_curve(positive, negative)
     if method == "fixed":
         if fixed is None:
@@ -149,11 +189,13 @@ def calibrate(in_dist: ScoredGroup, ood: list[ScoredGroup], score: str, method: 
     else:
         index = threshold_at_fpr(curve, target_fpr) if method == "target-fpr" else threshold_max_f(curve)
         threshold = float(curve.thresholds[index])
+        if threshold == -np.inf:  # the target FPR is above what the seed check lets through: accept all it passes
+            threshold = float(curve.thresholds[np.isfinite(curve.thresholds)].min(initial=np.inf))
         if not np.isfinite(threshold):  # nothing can be accepted at this FPR: accept only above every score
             threshold = float(np.nextafter(positive.max(initial=negative.max()), np.inf))
     tpr = float(np.mean(positive >= threshold))
     fpr = float(np.mean(negative >= threshold))
-    return Calibration(score, method, threshold, tpr, fpr, curve, in_dist, ood, temperature, lengths)
+    return Calibration(rule, method, threshold, tpr, fpr, curve, in_dist, ood)
 
 
 def metrics_rows(result: Calibration, classes: list[tuple[str, str]]) -> list[tuple[str, str, str, str]]:

@@ -15,13 +15,12 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .bundle import ModelBundle
-from .decision import ACCEPTED, REJECTED, TOO_LONG, TOO_SHORT, Decision
+from .decision import ACCEPTED, SKIPPED, STATUSES, Decision  # noqa: F401 (STATUSES: the status vocabulary)
+from .errors import DeepMirError
 from .npzformat import EncodedSet
 from .scoring import Scorer, top_k
 from .seqio import LengthPolicy, SeqRecord
 
-SKIPPED = "skipped"  # longer than the model takes, under --long skip
-STATUSES = (ACCEPTED, REJECTED, TOO_SHORT, TOO_LONG, SKIPPED)
 TSV_FORMAT = "deepmir-classify-tsv/1"
 BASE_COLUMNS = ("id", "length", "family_accession", "family_name", "score", "status", "second_family", "second_score")
 CACHE_LIMIT = 2_000_000  # unique sequences remembered; beyond this the cache restarts
@@ -63,6 +62,7 @@ class ClassifyOptions:
     count_style: str = "auto"
     threads: int = 0  # 0 = all cores
     temperature: float | None = None  # softmax temperature; None = the model's (its Decision's)
+    seed_check: bool = True  # apply the model's seed check, if it has one
 
 
 @dataclass
@@ -87,10 +87,12 @@ class Classifier:
         self.options = options
         # The TSV reports max softmax (of logits / temperature); the threshold applies to the decision's own
         # score, which is the energy score for a bundle calibrated on energy.
-        self.decision: Decision = bundle.decision.overridden(options.threshold, options.temperature)
+        self.decision: Decision = bundle.decision.overridden(options.threshold, options.temperature, options.seed_check)
         self.scorer = Scorer(bundle, options.batch_size, threads=options.threads)
         self.max_len = bundle.encoding["max_len"]
-        self.cache: dict[str, tuple[tuple[int, ...], tuple[float, ...], float]] = {}
+        self.classes = bundle.classes
+        # sequence -> (top families, their scores, decision score, whether nt 2-8 are a known seed of the top family)
+        self.cache: dict[str, tuple[tuple[int, ...], tuple[float, ...], float, bool]] = {}
 
     def _score_unique(self, seqs: Iterable[str]) -> None:
         new = sorted({s for s in seqs if s not in self.cache})
@@ -101,10 +103,11 @@ class Classifier:
         probabilities, decision = self.decision.scores(self.scorer.scores(new))
         indices, values = top_k(probabilities, self.options.top_k)
         for seq, idx, val, score in zip(new, indices.tolist(), values.tolist(), decision.tolist()):
-            self.cache[seq] = (tuple(idx), tuple(val), score)
+            seed_matches = self.decision.seed_matches(seq, self.classes[idx[0]][0])
+            self.cache[seq] = (tuple(idx), tuple(val), score, seed_matches)
 
-    def _status(self, score: float) -> str:
-        return self.decision.status(score) if self.options.reject else ACCEPTED
+    def _status(self, score: float, seed_matches: bool = True) -> str:
+        return self.decision.status(score, seed_matches) if self.options.reject else ACCEPTED
 
     def classify(self, records: Iterable[SeqRecord]) -> Iterator[Call]:
         """One :class:`Call` per input record, in input order."""
@@ -133,11 +136,15 @@ class Classifier:
                 yield Call(record.id, len(record.seq), [], [], status, 0, count, record.seq)
                 continue
             _, offset, seq = best[index]
-            families, scores, decision = self.cache[seq]
-            yield Call(record.id, len(record.seq), list(families), list(scores), self._status(decision), offset, count, seq)
+            families, scores, decision, seed_matches = self.cache[seq]
+            yield Call(record.id, len(record.seq), list(families), list(scores), self._status(decision, seed_matches),
+                       offset, count, seq)
 
     def classify_encoded(self, data: EncodedSet) -> Iterator[Call]:
         """Calls for a pre-encoded NPZ; rows sharing an ID (windows) count as one record."""
+        if self.decision.seeds is not None and self.options.reject:
+            raise DeepMirError(f"model '{self.bundle.name}' checks read seeds (nt 2-8), which an encoded NPZ does not "
+                               "keep: classify the FASTA/FASTQ itself, or turn the check off (--no-seed-check)")
         probabilities, decision = self.decision.scores(self.scorer.encoded_scores(data.x))
         indices, values = top_k(probabilities, self.options.top_k)
         offsets = data.offsets if data.offsets is not None else np.zeros(len(data.ids), dtype=np.int32)
@@ -168,12 +175,13 @@ def tsv_columns(top: int, windows: bool) -> list[str]:
 def tsv_header(bundle: ModelBundle, decision: Decision, reject: bool, version: str,
                temperature: float | None = None) -> str:
     """The '#' comment line that opens a classification TSV (``temperature``: only when it overrides the model's;
-    ``lengths``: only for a decision calibrated on a length range)."""
+    ``lengths``: only for a decision calibrated on a length range; ``seeds``: only with a seed check)."""
     rule = f"{decision.threshold:g}" if reject else "off"
     override = "" if temperature is None else f" temperature={temperature:g}"
     lengths = "" if decision.length_range() == "any" else f" lengths={decision.length_range()}"
+    seeds = "" if decision.seeds is None or not reject else f" seeds={decision.seed_check()}"
     return (f"# deepmir-classify {version} format={TSV_FORMAT} model={bundle.name} "
-            f"model_sha256={bundle.sha256} threshold={rule}{override}{lengths}")
+            f"model_sha256={bundle.sha256} threshold={rule}{override}{lengths}{seeds}")
 
 
 def tsv_row(call: Call, classes: list[tuple[str, str]], top: int, windows: bool) -> str:

@@ -12,15 +12,15 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .decision import ACCEPTED, STATUSES
 from .errors import DeepMirError
 
 COUNTS_FORMAT = "deepmir-counts/1"
 COUNTS_COLUMNS = ("family_accession", "family_name", "reads", "unique_sequences")
-ACCEPTED = "accepted"
-# the order of the non-family rows; a status not listed here (a future one) follows them, alphabetically
-STATUS_ORDER = ("rejected", "too_short", "too_long", "skipped")
+# the order of the non-family rows (every status but accepted); one not listed (a future one) follows, alphabetically
+STATUS_ORDER = tuple(status for status in STATUSES if status != ACCEPTED)
 # header fields that must agree between samples before their counts can be compared
-DECISION_FIELDS = ("model_sha256", "threshold", "temperature", "lengths")
+DECISION_FIELDS = ("model_sha256", "threshold", "temperature", "lengths", "seeds")
 MATRIX_KEY_COLUMNS = ("family", "family_name")
 STATS_SECTION = "deepmir_classify"
 LENGTHS_SECTION = "deepmir_classify_lengths"
@@ -227,7 +227,8 @@ def stats_yaml(tally: Tally, sample: str, fields: dict[str, str]) -> str:
         f"id: '{STATS_SECTION}'",
         "section_name: 'DeepMir classify'",
         "description: 'Reads by classification status (collapsed read counts honoured): accepted reads got a "
-        "miRNA family; rejected scored below the threshold; too_short / too_long are outside the model''s length "
+        "miRNA family; rejected scored below the threshold; seed_mismatch scored above it, but their nt 2-8 are no "
+        "known seed of the family; too_short / too_long are outside the model''s length "
         "range; skipped are longer than the model input.'",
         "plot_type: 'table'",
         "pconfig:",

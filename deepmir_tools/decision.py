@@ -10,12 +10,18 @@ A decision may also name the sequence lengths it was calibrated for (``min_lengt
 ``max_length``, for read models): a sequence outside that range gets its own status
 (:data:`TOO_SHORT`, :data:`TOO_LONG`) and never a family, instead of a score the threshold was
 never chosen on.
+
+A read model's decision may also carry a **seed check**: for each family, the 7-mers at nt 2-8
+(the miRNA seed, which defines most animal families) of the reads it was trained to know, 5'
+isomiRs included. A read whose score passes but whose nt 2-8 are not a known seed of its top
+family gets :data:`SEED_MISMATCH` instead of the family: pre-miRNA loop and flank fragments and
+reads cut a few nt off a mature look like the family to the network, but their 5' end is wrong.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -23,8 +29,32 @@ from .errors import ModelBundleError
 from .metrics import energy_score
 
 ACCEPTED, REJECTED = "accepted", "rejected"
+SEED_MISMATCH = "seed_mismatch"  # score passed, but nt 2-8 are no known seed of the top family
 TOO_SHORT, TOO_LONG = "too_short", "too_long"
+SKIPPED = "skipped"  # longer than the model takes, under --long skip
+STATUSES = (ACCEPTED, REJECTED, SEED_MISMATCH, TOO_SHORT, TOO_LONG, SKIPPED)
 SCORES = ("softmax", "energy")
+SEED_START, SEED_END = 1, 8  # nt 2-8 (0-based slice), the seed of a miRNA
+SEED_POSITIONS = f"{SEED_START + 1}-{SEED_END}"
+_SEED_ALPHABET = frozenset("ACGU")
+
+Seeds = Mapping[str, frozenset[str]]  # family accession -> known seeds (nt 2-8, upper-case RNA)
+
+
+def seed_of(sequence: str) -> str:
+    """nt 2-8 of a read, upper-case RNA (shorter reads give a shorter string, which matches no seed)."""
+    return sequence[SEED_START:SEED_END].upper().replace("T", "U")
+
+
+def seeds_from(labelled: Iterable[tuple[str, str]]) -> dict[str, frozenset[str]]:
+    """Known seeds per family from (family accession, sequence) pairs; sequences with a seed outside ACGU
+    (an N) or shorter than 8 nt give none."""
+    found: dict[str, set[str]] = {}
+    for accession, sequence in labelled:
+        seed = seed_of(sequence)
+        if len(seed) == SEED_END - SEED_START and set(seed) <= _SEED_ALPHABET:
+            found.setdefault(accession, set()).add(seed)
+    return {accession: frozenset(seeds) for accession, seeds in found.items()}
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -51,11 +81,13 @@ def length_status(length: int, min_length: int | None, max_length: int | None) -
 
 @dataclass(frozen=True)
 class Decision:
-    """Accept a sequence when its score reaches ``threshold`` and its length is in range.
+    """Accept a sequence when its score reaches ``threshold``, its length is in range and, with
+    ``seeds``, its nt 2-8 are a known seed of its top family.
 
     ``score``: ``softmax`` (max softmax of logits / ``temperature``, the paper) or ``energy``
     (logsumexp of the logits, Liu et al. 2020). ``min_length``/``max_length``: the lengths the
-    threshold was calibrated for (``None``: any length the model takes).
+    threshold was calibrated for (``None``: any length the model takes). ``seeds``: family
+    accession -> known seeds (``None``: no seed check).
     """
 
     threshold: float
@@ -63,6 +95,7 @@ class Decision:
     temperature: float = 1.0
     min_length: int | None = None
     max_length: int | None = None
+    seeds: Seeds | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -87,17 +120,33 @@ class Decision:
         """:data:`TOO_SHORT` / :data:`TOO_LONG` for a length outside the calibrated range, else ``None``."""
         return length_status(length, self.min_length, self.max_length)
 
-    def status(self, score: float) -> str:
-        """Accepted or rejected, for a sequence whose length is in range."""
-        return ACCEPTED if score >= self.threshold else REJECTED
+    def seed_matches(self, sequence: str, family_accession: str) -> bool:
+        """Whether nt 2-8 of ``sequence`` are a known seed of the family (always, without a seed check)."""
+        return self.seeds is None or seed_of(sequence) in self.seeds.get(family_accession, ())
 
-    def overridden(self, threshold: float | None = None, temperature: float | None = None) -> "Decision":
-        """The same rule with a user's threshold and/or temperature (``None`` keeps the model's)."""
+    def status(self, score: float, seed_matches: bool = True) -> str:
+        """Accepted, rejected or seed_mismatch, for a sequence whose length is in range."""
+        if score < self.threshold:
+            return REJECTED
+        return ACCEPTED if seed_matches else SEED_MISMATCH
+
+    def gated(self, scores: np.ndarray, seed_matches: np.ndarray | None) -> np.ndarray:
+        """Scores with those of seed mismatches set to -inf, so that no threshold accepts them (calibration)."""
+        if seed_matches is None:
+            return scores
+        return np.where(seed_matches, scores, -np.inf)
+
+    def overridden(self, threshold: float | None = None, temperature: float | None = None,
+                   seed_check: bool = True) -> "Decision":
+        """The same rule with a user's threshold and/or temperature (``None`` keeps the model's), without
+        the seed check when ``seed_check`` is False."""
         changes: dict[str, Any] = {}
         if threshold is not None:
             changes["threshold"] = float(threshold)
         if temperature is not None:
             changes["temperature"] = float(temperature)
+        if not seed_check:
+            changes["seeds"] = None
         return replace(self, **changes)
 
     def length_range(self) -> str:
@@ -115,7 +164,14 @@ class Decision:
             record["min_length"] = self.min_length
         if self.max_length is not None:
             record["max_length"] = self.max_length
+        if self.seeds is not None:
+            record["seeds"] = {"positions": SEED_POSITIONS,
+                               "by_family": {acc: sorted(self.seeds[acc]) for acc in sorted(self.seeds)}}
         return record
+
+    def seed_check(self) -> str:
+        """The seed check as text for output headers (``2-8`` or ``off``)."""
+        return "off" if self.seeds is None else SEED_POSITIONS
 
     @classmethod
     def from_record(cls, record: Any, where: str = "model bundle") -> "Decision":
@@ -128,7 +184,27 @@ class Decision:
         lengths = [record.get(key) for key in ("min_length", "max_length")]
         if any(v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1) for v in lengths):
             raise ModelBundleError(f"{where}: malformed threshold record (min_length/max_length must be integers >= 1)")
+        seeds = _seeds_from_record(record.get("seeds"), where)
         try:
-            return cls(float(value), record.get("score", "softmax"), float(record.get("temperature", 1.0)), *lengths)
+            return cls(float(value), record.get("score", "softmax"), float(record.get("temperature", 1.0)), *lengths,
+                       seeds=seeds)
         except (TypeError, ValueError) as exc:
             raise ModelBundleError(f"{where}: malformed threshold record ({exc})") from None
+
+
+def _seeds_from_record(record: Any, where: str) -> dict[str, frozenset[str]] | None:
+    """The seed table of a threshold record (``None`` when the record has none)."""
+    if record is None:
+        return None
+    by_family = record.get("by_family") if isinstance(record, dict) else None
+    if not isinstance(record, dict) or record.get("positions") != SEED_POSITIONS or not isinstance(by_family, dict):
+        raise ModelBundleError(f"{where}: malformed threshold record (seeds: expected positions "
+                               f"'{SEED_POSITIONS}' and a by_family mapping)")
+    seeds = {}
+    for accession, items in by_family.items():
+        if not isinstance(items, list) or not all(isinstance(x, str) and len(x) == SEED_END - SEED_START
+                                                  and set(x) <= _SEED_ALPHABET for x in items):
+            raise ModelBundleError(f"{where}: malformed threshold record (seeds of {accession!r}: expected 7-mers "
+                                   "of ACGU)")
+        seeds[str(accession)] = frozenset(items)
+    return seeds

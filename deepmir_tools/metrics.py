@@ -61,7 +61,8 @@ def roc_curve(positive: np.ndarray, negative: np.ndarray) -> RocCurve:
     is_positive = np.concatenate([np.ones(len(positive)), np.zeros(len(negative))])
     order = np.argsort(-scores, kind="stable")
     scores, is_positive = scores[order], is_positive[order]
-    distinct = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # last index of each score value
+    # last index of each score value (compared, not subtracted: -inf - -inf is nan, and scores gated to -inf tie)
+    distinct = np.r_[np.flatnonzero(scores[1:] != scores[:-1]), len(scores) - 1]
     tp = np.cumsum(is_positive)[distinct]
     fp = np.cumsum(1 - is_positive)[distinct]
     tpr = np.r_[0.0, tp / max(len(positive), 1)]

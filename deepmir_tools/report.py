@@ -20,7 +20,7 @@ def score_histograms(result: Calibration) -> bytes:
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(8, 4.5))
     groups = [result.in_dist] + result.ood
-    values = [g.score(result.score) for g in groups]
+    values = [g.score(result.score, gated=False) for g in groups]
     low, high = (0.0, 1.0) if result.score == "softmax" else (min(v.min() for v in values), max(v.max() for v in values))
     bins = np.linspace(low, high, 101)  # bin width 0.01 for softmax, as the paper
     for group, scores in zip(groups, values):

@@ -159,11 +159,14 @@ def frag_random(src: str, seq: str, lo: int, hi: int, rng: random.Random) -> tup
 
 def make_sets(part: str, per_set: int = 5000, seed: int = 7, data: str = DATA,
               truth: "truthmod.Truth | None" = None, sets=SETS, log=sys.stderr,
-              disjoint: bool | None = None) -> dict[str, list[tuple[str, str]]]:
-    """{set: [(header, sequence)]}; deterministic for (part, per_set, seed, data, disjoint).
+              disjoint: bool | None = None, avoid: frozenset[str] = frozenset(),
+              exclude_species: str | None = None) -> dict[str, list[tuple[str, str]]]:
+    """{set: [(header, sequence)]}; deterministic for (part, per_set, seed, data, disjoint, avoid, exclude_species).
 
     disjoint (default: True for bench, False for train): drop reads whose sequence occurs anywhere in a source RNA of
     the other part (tRNA isodecoders of different sequence share 5'/3' ends, so the same tRF can come from both).
+    avoid: sequences no read may equal (a calibration set drawn with another seed keeps clear of the training reads).
+    exclude_species: miRBase species code (``bta``) whose hairpins give no pre-miRNA fragments (held-out species).
     """
     if truth is None:
         truth = truthmod.Truth.load(os.path.join(data, "mirbase-22.1"))
@@ -172,7 +175,8 @@ def make_sets(part: str, per_set: int = 5000, seed: int = 7, data: str = DATA,
     ref = truth.ref
     all_sources = {"trna": trna_records(data), "rrna_frag": rfam_class(data, "rRNA_5S"),
                    "snorna_frag": rfam_class(data, "snoRNA_CD"),
-                   "premirna_nonmature": [(f"{ref.hp_name[i]}|{ref.hp_acc[i]}", s) for i, s in enumerate(ref.hp_seq)]}
+                   "premirna_nonmature": [(f"{ref.hp_name[i]}|{ref.hp_acc[i]}", s) for i, s in enumerate(ref.hp_seq)
+                                          if ref.hp_name[i].split("-")[0] != exclude_species]}
 
     def split_key(kind: str, rec) -> str:
         return rec[0].split("|")[1] if kind == "premirna_nonmature" else rec[1]
@@ -193,7 +197,7 @@ def make_sets(part: str, per_set: int = 5000, seed: int = 7, data: str = DATA,
         rng.shuffle(recs)
         seen: set[str] = set()
         reads: list[tuple[str, str]] = []
-        dropped = overlap = 0
+        dropped = overlap = avoided = 0
         for _round in range(50):
             if len(reads) >= per_set:
                 break
@@ -215,11 +219,24 @@ def make_sets(part: str, per_set: int = 5000, seed: int = 7, data: str = DATA,
                 if disjoint and got[0] in others[name]:
                     overlap += 1
                     continue
+                if got[0] in avoid:
+                    avoided += 1
+                    continue
                 reads.append((f"{name}_{part}_{len(reads) + 1} class={name} source={got[1]}", got[0]))
         print(f"make_reads: {part}/{name}: {len(reads)} reads from {len(recs)} source records "
-              f"({dropped} dropped as miRNA by the truth, {overlap} as occurring in the other part)", file=log)
+              f"({dropped} dropped as miRNA by the truth, {overlap} as occurring in the other part, "
+              f"{avoided} as in --avoid)", file=log)
         out[name] = reads
     return out
+
+
+def fasta_sequences(paths: list[str]) -> frozenset[str]:
+    """The sequences (upper-case, as written by this script) of the FASTA files ``paths``."""
+    seqs: set[str] = set()
+    for path in paths:
+        with open(path) as fh:
+            seqs.update(line.strip().upper() for line in fh if line.strip() and not line.startswith(">"))
+    return frozenset(seqs)
 
 
 def main(argv=None) -> int:
@@ -232,13 +249,17 @@ def main(argv=None) -> int:
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated subset of " + ",".join(SETS))
     ap.add_argument("--disjoint", choices=("auto", "yes", "no"), default="auto",
                     help="drop reads occurring in an RNA of the other part (auto: yes for bench, no for train)")
+    ap.add_argument("--exclude-species", metavar="CODE",
+                    help="no pre-miRNA fragments from this miRBase species' hairpins (e.g. bta, for a held-out model)")
+    ap.add_argument("--avoid", action="append", default=[], metavar="FASTA",
+                    help="drop reads equal to a sequence of this FASTA (repeatable), e.g. the training reads")
     a = ap.parse_args(argv)
     sets = [s for s in a.sets.split(",") if s]
     bad = [s for s in sets if s not in SETS]
     if bad:
         ap.error(f"unknown set(s): {', '.join(bad)}")
     made = make_sets(a.part, a.per_set, a.seed, a.data, sets=sets,
-                     disjoint=None if a.disjoint == "auto" else a.disjoint == "yes")
+                     disjoint=None if a.disjoint == "auto" else a.disjoint == "yes", avoid=fasta_sequences(a.avoid), exclude_species=a.exclude_species)
     os.makedirs(a.out, exist_ok=True)
     for name, reads in made.items():
         tmp = os.path.join(a.out, f".{name}.fa.tmp")

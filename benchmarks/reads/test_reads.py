@@ -269,3 +269,22 @@ def test_runner_end_to_end(tmp_path):
     assert known > 0 and got[("plasma", "deepmir", "all", "mirna_reads")] >= known
     assert got[("plasma", "mirdeep2_quantifier", "all", "recall")] > 0
     assert "## All lengths" in open(out / "RESULTS.md").read()
+
+
+def test_five_prime_shifts_are_the_seeds_a_read_may_carry():
+    """make_isomirs --five-prime-shifts: every 5' shift of -3..+3 nt of a mature in its family's hairpins, 3' end kept.
+    hsa-let-7a-5p sits at 0-based 5 in hsa-let-7a-1 (found with str.find here), so the shifts start at 2..8."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    import make_isomirs
+
+    hairpin = hairpins()["hsa-let-7a-1"]
+    mature = matures()["hsa-let-7a-5p"]
+    start = hairpin.find(mature)
+    assert start == 5
+    end = start + len(mature)
+    made = make_isomirs.five_prime_shifts([("hsa-let-7a-5p", mature, ("MIPF0000002", "let-7"))],
+                                          {"MIPF0000002": [hairpin]})
+    assert sorted(seq for _, seq, _, _ in made) == sorted(hairpin[start + d:end] for d in range(-3, 4))
+    labels = {seq: label for _, seq, _, label in made}
+    assert labels[mature] == "+0,+0" and labels[hairpin[2:end]] == "-3,+0" and labels[hairpin[8:end]] == "+3,+0"
+    assert len({rid for rid, _, _, _ in made}) == len(made)  # unique IDs

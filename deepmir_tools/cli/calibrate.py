@@ -41,13 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sequence lengths the threshold is for (e.g. 16-40 for reads): sequences outside are left "
                              "out of the calibration, and deepmir-classify reports them as too_short/too_long instead "
                              "of giving them a family (default: the model's range, any length for an uncalibrated one)")
-    parser.add_argument("--method", choices=("target-fpr", "max-f", "fixed"), default="target-fpr")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", action="append", metavar="FASTA",
+                       help="labelled FASTA ('family=' headers; repeatable) whose records' nt 2-8 are the seeds each "
+                            "family accepts, e.g. the training reads and their 5' isomiRs: a read whose nt 2-8 are no "
+                            "known seed of its top family is then reported as seed_mismatch, and calibration counts it "
+                            "as rejected (default: the model's seed check, none for an uncalibrated model)")
+    seeds.add_argument("--no-seeds", action="store_true", help="drop the model's seed check")
+    parser.add_argument("--method", choices=("target-fpr", "max-f", "fixed"), default="target-fpr",
+                        help="how to choose the threshold: at --target-fpr on the ROC, at the best F1, or --threshold")
     parser.add_argument("--target-fpr", type=probability, default=0.05, help="false positive rate for --method target-fpr")
     parser.add_argument("--threshold", type=float, help="the threshold itself (implies --method fixed)")
     parser.add_argument("--roc", help="ROC TSV (threshold, TPR, FPR, precision)")
     parser.add_argument("--metrics", help="metrics TSV (scope, name, metric, value)")
     parser.add_argument("--report", help="HTML report with histograms, ROC and confusions")
-    parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="sequences scored at a time (memory)")
     add_threads(parser)
     return parser
 
@@ -72,6 +80,23 @@ def write_roc(path: str, result) -> None:
             handle.write(f"{t:.6g}\t{tpr:.6f}\t{fpr:.6f}\t{precision:.6f}\n")
 
 
+def calibration_rule(bundle, args: argparse.Namespace):
+    """The rule to calibrate: the model's decision with the score, temperature, lengths and seeds asked for."""
+    from dataclasses import replace
+
+    from ..calibration import seeds_from_fasta
+
+    current = bundle.decision
+    seeds = current.seeds
+    if args.seeds:
+        seeds = seeds_from_fasta(args.seeds, bundle.classes)
+    elif args.no_seeds:
+        seeds = None
+    low, high = (current.min_length, current.max_length) if args.lengths is None else args.lengths
+    temperature = current.temperature if args.temperature is None else args.temperature
+    return replace(current, score=args.score, temperature=temperature, min_length=low, max_length=high, seeds=seeds)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..bundle import load_bundle, resolve_model, with_threshold
@@ -86,14 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if path:
             check_writable(path)
     bundle = load_bundle(args.model)
-    current = bundle.decision
-    temperature = current.temperature if args.temperature is None else args.temperature
-    lengths = (current.min_length, current.max_length) if args.lengths is None else args.lengths
+    rule = calibration_rule(bundle, args)
     scorer = Scorer(bundle, args.batch_size, threads=args.threads)
-    in_dist = score_in_distribution(scorer, args.in_dist, temperature, lengths)
-    ood = score_ood(scorer, args.ood, temperature, lengths)
+    in_dist = score_in_distribution(scorer, args.in_dist, rule)
+    ood = score_ood(scorer, args.ood, rule)
     method = "fixed" if args.threshold is not None else args.method
-    result = calibrate(in_dist, ood, args.score, method, args.target_fpr, args.threshold, temperature, lengths)
+    result = calibrate(in_dist, ood, rule, method, args.target_fpr, args.threshold)
     record = threshold_record(result, args.in_dist, args.ood, args.target_fpr)
     with_threshold(bundle, record, args.output, bundle_threshold_extra(bundle, result))
     if args.roc:

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=positive_int, default=2, help="ranked families per sequence (>= 2 adds columns)")
     parser.add_argument("--threshold", type=probability, help="rejection threshold (default: the model's)")
     parser.add_argument("--no-reject", action="store_true", help="accept every sequence (closed-set classification)")
+    parser.add_argument("--no-seed-check", action="store_true",
+                        help="do not check reads' nt 2-8 against the known seeds of their family (models calibrated "
+                        "with a seed check, such as 'mature'; such reads are otherwise 'seed_mismatch')")
     parser.add_argument("--temperature", type=positive_float,
                         help="report softmax(logits / T) (default: the model's T, under which its threshold was chosen)")
     parser.add_argument("--long", choices=LONG_POLICIES, default="skip",
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--window-step", type=positive_int, default=50, help="window step for --long window")
     parser.add_argument("--read-counts", choices=("auto", "none", "x", "dash", "size", "underscore"), default="auto",
                         help="how collapsed-read IDs carry counts (auto: name_x12, 1-12, ;size=12)")
-    parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="sequences scored at a time (memory)")
     add_threads(parser)
     return parser
 
@@ -93,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     bundle = load_bundle(args.model)
     options = ClassifyOptions(threshold=args.threshold, reject=not args.no_reject, top_k=max(args.top_k, 2),
                               batch_size=args.batch_size, long_policy=args.long, window_step=args.window_step,
-                              count_style=args.read_counts, threads=args.threads, temperature=args.temperature)
+                              count_style=args.read_counts, threads=args.threads, temperature=args.temperature,
+                              seed_check=not args.no_seed_check)
     classifier = Classifier(bundle, options)
     windows = args.long == "window"
     tally, status_counts = Tally(), {}

@@ -16,7 +16,16 @@ from ..errors import EXIT_DATA, EXIT_INTERNAL, DeepMirError
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the example blocks of the epilog as written."""
+    """Shows defaults and keeps the example blocks of the epilog as written.
+
+    A help text that already says its default (``(default: ...)`` in its own words) or whose default is None (the
+    text explains what happens), an empty one or a flag's False gets no ``(default: ...)``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if "(default" in help_text or action.default in (None, "", [], False):
+            return help_text
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
