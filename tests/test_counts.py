@@ -178,16 +178,22 @@ def test_count_matrix_loads_into_pydeseq2(four_samples, tmp_path):
     dds = DeseqDataSet(counts=counts.T, metadata=metadata, design="~condition", quiet=True)
     assert dds.n_obs == 4 and dds.n_vars == len(expected)
     assert (dds.X == counts.T.to_numpy()).all()
-    # --include-status keeps the rejected reads, after the families; --names renames
+    # --include-status keeps the reads of every other status (rejected, seed_mismatch, ...), after the families, in
+    # the order of the status vocabulary; --names renames
     with_status = tmp_path / "with-status.tsv"
     done = _run("deepmir-counts", *[c for _, c, _ in four_samples], "--include-status", "--names", "a,b,c,d",
                 "-o", with_status)
     assert done.returncode == 0, done.stderr
     lines = with_status.read_text().splitlines()
     assert lines[0] == "family\tfamily_name\ta\tb\tc\td"
-    rejected = [sum(1 for row in read_tsv(calls)[2] if row["status"] == "rejected") for _, _, calls in four_samples]
-    assert lines[-1] == "rejected\trejected\t" + "\t".join(map(str, rejected))
-    assert lines[1:-1] == matrix_path.read_text().splitlines()[1:]
+    per_status = {status: [sum(1 for row in read_tsv(calls)[2] if row["status"] == status)
+                           for _, _, calls in four_samples]
+                  for status in ("rejected", "seed_mismatch", "too_short", "too_long", "skipped")}
+    status_lines = [f"{status}\t{status}\t" + "\t".join(map(str, reads))
+                    for status, reads in per_status.items() if any(reads)]
+    assert status_lines and status_lines[0].startswith("rejected\t")
+    assert lines[len(lines) - len(status_lines):] == status_lines
+    assert lines[1:len(lines) - len(status_lines)] == matrix_path.read_text().splitlines()[1:]
 
 
 # --- errors: exit 2, one line naming the file, no output --------------------------------------------

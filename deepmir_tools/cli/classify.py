@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(
         PROG,
         "Classify sequences into miRNA families with a CNN model bundle; a sequence whose best softmax score "
-        "is below the model's threshold is reported as rejected (open-set rejection, Tang & Sun 2019).",
+        "is below the model's threshold is reported as rejected (open-set rejection, Tang & Sun 2019). The read "
+        "model ('mature') also reports reads outside 16-40 nt as too_short/too_long, and a read whose nt 2-8 are no "
+        "known seed of its family as seed_mismatch; none of them gets a family.",
         EXAMPLES,
     )
     parser.add_argument("input", help="FASTA/FASTQ (plain or gzip, '-' = stdin), SAM/BAM/CRAM, or NPZ from deepmir-encode")
