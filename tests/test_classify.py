@@ -377,3 +377,27 @@ def test_any_valid_fasta_gives_one_row_per_record(tiny_bundle, seqs, width, crlf
             assert call.status in ("accepted", "rejected")
             assert 0 < call.scores[0] <= 1 and call.scores[0] >= call.scores[1] >= call.scores[2]
             assert (call.status == "accepted") == (call.scores[0] >= THRESHOLD)
+
+
+def test_shipped_hairpin_model_on_real_hairpins_without_tensorflow(tmp_path):
+    """The shipped hairpin model as a user runs it (a fresh process): the 30 real human hairpins get the family
+    miFam.dat lists for them (labels from test-data/hairpins-hsa30-labelled.fa, made from miFam.dat, not by the model)
+    and a real tRNA is rejected; one-hot classification never imports TensorFlow."""
+    import subprocess
+    import sys
+
+    labelled = {line[1:].split()[0]: line.split("family=")[1].split()[0]
+                for line in (TEST_DATA / "hairpins-hsa30-labelled.fa").read_text().splitlines() if line.startswith(">")}
+    records = read_fasta(TEST_DATA / "hairpins-hsa30.fa") + read_fasta(TEST_DATA / "trna-hsa-Ala-AGC-1-1.fa")
+    (tmp_path / "in.fa").write_text(fasta_text(records))
+    script = ("import sys\nfrom deepmir_tools.cli.classify import main\n"
+              f"code = main(['-q', '-m', 'hairpin', {str(tmp_path / 'in.fa')!r}, '-o', {str(tmp_path / 'out.tsv')!r}])\n"
+              "assert code == 0, code\nassert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    _, _, rows = read_tsv(tmp_path / "out.tsv")
+    calls = {row["id"]: (row["family_accession"], row["status"]) for row in rows}
+    right = [rid for rid, family in labelled.items() if calls[rid] == (family, "accepted")]
+    assert len(right) >= 29, {rid: calls[rid] for rid in labelled if rid not in right}
+    trna_id = read_fasta(TEST_DATA / "trna-hsa-Ala-AGC-1-1.fa")[0][0]
+    assert calls[trna_id][1] == "rejected"
