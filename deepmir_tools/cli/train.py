@@ -10,10 +10,17 @@ import numpy as np
 
 from ..encoded_input import encode_records
 from ..errors import DeepMirError
+from ..models import MatrixCNNParams, OneHotCNNParams
 from ..npzformat import EncodedSet, read_encoded, sha256_of_file
 from ..seqio import read_records
+from ..training import TrainOptions
 from .common import add_threads, make_parser, positive_int, probability, run, say
 from .encode import add_encoding_options, encode_options
+
+# the one source of every default below: the library's dataclasses (the CLI repeats none of them)
+_FIT = TrainOptions()
+_ONEHOT = OneHotCNNParams()
+_MATRIX = MatrixCNNParams()
 
 PROG = "deepmir-train"
 EXAMPLES = """\
@@ -47,39 +54,42 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--name", help="model name stored in the bundle (default: output file name)")
     data.add_argument("--description", default="", help="free text stored in the bundle (data release, purpose)")
     fit = parser.add_argument_group("training")
-    fit.add_argument("--epochs", type=positive_int, default=30, help="most epochs (passes over the training set)")
-    fit.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (0 = off)")
-    fit.add_argument("--min-delta", type=float, default=0.0,
+    fit.add_argument("--epochs", type=positive_int, default=_FIT.epochs, help="most epochs (passes over the training set)")
+    fit.add_argument("--patience", type=int, default=_FIT.patience, help="early-stopping patience in epochs (0 = off)")
+    fit.add_argument("--min-delta", type=float, default=_FIT.min_delta,
                      help="smallest validation-loss improvement that counts for early stopping")
-    fit.add_argument("--batch-size", type=positive_int, default=64, help="sequences a training step")
-    fit.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
-    fit.add_argument("--seed", type=int, default=7, help="random seed (same inputs + seed -> identical weights)")
-    fit.add_argument("--class-weight", choices=("none", "balanced"), default="none",
+    fit.add_argument("--batch-size", type=positive_int, default=_FIT.batch_size, help="sequences a training step")
+    fit.add_argument("--learning-rate", type=float, default=_FIT.learning_rate, help="Adam learning rate")
+    fit.add_argument("--seed", type=int, default=_FIT.seed, help="random seed (same inputs + seed -> identical weights)")
+    fit.add_argument("--class-weight", choices=("none", "balanced"), default=_FIT.class_weight,
                      help="balanced: weight families by 1/size (slowed learning to a standstill on 286 miRBase families)")
-    fit.add_argument("--augment-mutations", type=probability, default=0.0,
+    fit.add_argument("--augment-mutations", type=probability, default=_FIT.augment_mutations,
                      help="train on copies with this per-base substitution rate (one-hot only)")
-    fit.add_argument("--augment-flanks", type=int, default=0,
+    fit.add_argument("--augment-flanks", type=int, default=_FIT.augment_flanks,
                      help="train on copies with up to N random bases added at each end (one-hot only)")
     fit.add_argument("--background", action="append", default=[], metavar="FASTA",
                      help="sequences of none of the families, e.g. non-miRNA RNAs or family-less miRNA hairpins "
                           "(FASTA/FASTQ, labels ignored; repeatable), trained towards an even softmax over all "
                           "families (outlier exposure), so that max-softmax rejection separates them better")
-    fit.add_argument("--background-weight", type=float, default=0.5,
+    fit.add_argument("--background-weight", type=float, default=_FIT.background_weight,
                      help="weight of the background term in the loss (with --background)")
-    fit.add_argument("--mixed-precision", choices=("float16", "bfloat16"), default="",
+    fit.add_argument("--mixed-precision", choices=("float16", "bfloat16"), default=_FIT.mixed_precision,
                      help="compute in float16 (GPUs) or bfloat16 (CPUs with AVX512-BF16 or AMX: the matrix CNN "
                           "trained 2.2x faster on 2 such cores); weights stay float32")
     fit.add_argument("--float16-weights", action="store_true", help="store weights as float16 (half the file size)")
     arch = parser.add_argument_group("architecture (one-hot CNN)")
-    arch.add_argument("--kernel-sizes", type=_int_list, default=[2, 4, 6, 8, 10, 12, 14, 16],
+    arch.add_argument("--kernel-sizes", type=_int_list, default=_ONEHOT.kernel_sizes,
                       help="comma-separated widths of the parallel convolutions")
-    arch.add_argument("--filters", type=positive_int, default=512, help="filters per convolution width")
-    arch.add_argument("--dense", type=positive_int, default=1024, help="units of the dense layer")
-    arch.add_argument("--dropout", type=probability, default=None, help="default 0.7 (one-hot) / 0.5 (matrix)")
+    arch.add_argument("--filters", type=positive_int, default=_ONEHOT.filters, help="filters per convolution width")
+    arch.add_argument("--dense", type=positive_int, default=_ONEHOT.dense, help="units of the dense layer")
+    arch.add_argument("--dropout", type=probability, default=None,
+                      help=f"default {_ONEHOT.dropout:g} (one-hot) / {_MATRIX.dropout:g} (matrix)")
     matrix = parser.add_argument_group("architecture (matrix CNN, for prob/pair/mixed encodings)")
-    matrix.add_argument("--conv-filters", type=_int_list, default=[64, 128], help="comma-separated filters per 2-D convolution layer")
-    matrix.add_argument("--conv-kernel", type=positive_int, default=2, help="2-D convolution kernel size")
-    matrix.add_argument("--dense-units", type=_int_list, default=[256, 128], help="comma-separated units per dense layer")
+    matrix.add_argument("--conv-filters", type=_int_list, default=_MATRIX.conv_filters,
+                        help="comma-separated filters per 2-D convolution layer")
+    matrix.add_argument("--conv-kernel", type=positive_int, default=_MATRIX.kernel_size, help="2-D convolution kernel size")
+    matrix.add_argument("--dense-units", type=_int_list, default=_MATRIX.dense_units,
+                        help="comma-separated units per dense layer")
     outputs = parser.add_argument_group("outputs")
     outputs.add_argument("--log", help="training log TSV (epoch, loss, accuracy, val_loss, val_accuracy, seconds)")
     outputs.add_argument("--curve", help="learning-curve PNG")
@@ -90,10 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
     if args.encoding == "onehot":
-        dropout = 0.7 if args.dropout is None else args.dropout
+        dropout = _ONEHOT.dropout if args.dropout is None else args.dropout
         return {"kernel_sizes": args.kernel_sizes, "filters": args.filters, "dense": args.dense, "dropout": dropout}
-    dropout = 0.5 if args.dropout is None else args.dropout
-    return {"conv_filters": args.conv_filters, "kernel_size": args.conv_kernel, "pool_size": 2,
+    dropout = _MATRIX.dropout if args.dropout is None else args.dropout
+    return {"conv_filters": args.conv_filters, "kernel_size": args.conv_kernel, "pool_size": _MATRIX.pool_size,
             "dense_units": args.dense_units, "dropout": dropout}
 
 
@@ -136,7 +146,7 @@ def load_background(paths: Sequence[str], args: argparse.Namespace) -> EncodedSe
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..atomic import check_writable
-    from ..training import TrainOptions, align_classes, stratified_holdout, subset, train_model
+    from ..training import align_classes, stratified_holdout, subset, train_model
 
     for output in (args.output, args.log, args.curve):  # before training, not after it
         if output:
