@@ -112,7 +112,8 @@ def score_in_distribution(scorer: Scorer, path: str, rule: Decision) -> ScoredGr
         if data.labels is None:
             raise DeepMirError(f"{path}: no family labels; in-distribution data must be labelled")
         accessions = [split_class_entry(data.classes[label])[0] for label in data.labels]
-        rows = [i for i, acc in enumerate(accessions) if acc in classes]
+        rows = [i for i, acc in enumerate(accessions)
+                if acc in classes and length_status(int(data.lengths[i]), *lengths) is None]
         true = np.array([classes[accessions[i]] for i in rows], dtype=np.int64)
         return _score(scorer, rule, "in-distribution", [str(data.ids[i]) for i in rows], [], true, data.x[rows])
     ids, seqs, true = [], [], []
@@ -129,7 +130,7 @@ def score_in_distribution(scorer: Scorer, path: str, rule: Decision) -> ScoredGr
     return _score(scorer, rule, "in-distribution", ids, seqs, np.array(true, dtype=np.int64))
 
 
-def seeds_from_fasta(paths: Iterable[str], classes: list[tuple[str, str]]) -> dict[str, frozenset[str]]:
+def seeds_from_fasta(paths: list[str], classes: list[tuple[str, str]]) -> dict[str, frozenset[str]]:
     """Known seeds (nt 2-8) per family of the model from labelled FASTA files; records of other families are left
     out. Every family of the model needs at least one seed, else it could never be accepted."""
     known = {accession for accession, _ in classes}

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .bundle import ModelBundle
-from .decision import ACCEPTED, SKIPPED, STATUSES, Decision  # noqa: F401 (STATUSES: the status vocabulary)
+from .decision import ACCEPTED, SKIPPED, Decision
 from .errors import DeepMirError
 from .npzformat import EncodedSet
 from .scoring import Scorer, top_k
