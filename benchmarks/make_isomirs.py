@@ -7,7 +7,8 @@ these isomiRs for the first time in a user's library. For each mature of a label
 ``--kind mature`` output) this writes variants of it, by one documented rule:
 
 - templated: the mature's own place in every hairpin of its family that contains it exactly (miRBase
-  hairpin.fa + miFam.dat), with the 5' end moved by -2..+2 nt and the 3' end by -3..+3 nt (read in the hairpin);
+  hairpin.fa + miFam.dat), with the 5' end moved by -2..+2 nt and the 3' end by -6..+3 nt (read in the hairpin;
+  3'-shortened reads are common in degraded libraries such as plasma);
 - untemplated: the mature with A, U, AA or UU added at its 3' end;
 - kept when 16-30 nt long, not equal to any mature of the input or of --exclude files (validation and test
   matures stay unseen), and not produced for two families; then a seeded sample of at most --per-mature a mature.
@@ -34,7 +35,7 @@ from deepmir_tools.labels import family_of
 from deepmir_tools.seqio import read_records
 
 FIVE_PRIME_SHIFTS = range(-2, 3)
-THREE_PRIME_SHIFTS = range(-3, 4)
+THREE_PRIME_SHIFTS = range(-6, 4)  # down to 6 nt shorter: plasma reads are often 3'-degraded
 UNTEMPLATED = ("A", "U", "AA", "UU")
 SEED_SHIFTS = range(-3, 4)  # 5' shifts of a read of the mature (the read truth's window)
 MIN_LENGTH, MAX_LENGTH = 16, 30
@@ -104,7 +105,7 @@ def main() -> None:
     parser.add_argument("--hairpins", required=True, help="miRBase hairpin.fa")
     parser.add_argument("--families", required=True, help="miRBase miFam.dat")
     parser.add_argument("--exclude", action="append", default=[], help="FASTA whose sequences no variant may equal")
-    parser.add_argument("--per-mature", type=int, default=6, help="at most this many variants a mature")
+    parser.add_argument("--per-mature", type=int, default=8, help="at most this many variants a mature")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--five-prime-shifts", action="store_true",
                         help="write every 5' shift of -3..+3 nt instead (seeds for deepmir-calibrate --seeds)")

@@ -39,7 +39,7 @@ deepmir-calibrate -m hairpin-uncalibrated.npz --in-dist hairpin-split/val.fa $ha
 cp hairpin.npz "$REPO/deepmir_tools/models/"
 sha256sum hairpin.npz
 fi
-# The mature model is a read model with its own recipe (trained and calibrated there; ~10 minutes).
+# The mature model is a read model with its own recipe (trained and calibrated there; ~15 minutes).
 if [[ " ${MODELS:-hairpin mature} " == *" mature "* ]]; then
 bash "$HERE/train_read_model.sh" "$WORK/read-model"
 cp read-model/mature.npz "$REPO/deepmir_tools/models/"

@@ -5,13 +5,13 @@
 # species model of the read benchmark (benchmarks/reads). Writes WORKDIR/mature.npz (calibrated) and logs beside it.
 # TRAIN_SETS=train trains on the split's train matures only and reports accuracy on its test.fa (the recipe's
 # held-out figure; the shipped model uses the default TRAIN_SETS="train test").
-# Needs deepmir-tools installed. About 10 minutes on 2 CPU cores.
+# Needs deepmir-tools installed. About 15 minutes on 2 CPU cores.
 #
 # Recipe (every figure behind it: benchmarks/reads/README.md):
 # - families and matures: deepmir-dataset mature split (families >= 10 hairpins, random 70/10/20, seed 7);
 #   the model trains on the train AND test matures (every annotated mature a user's reads can come from) and keeps
 #   the validation matures apart: they choose the epoch and, with their isomiRs, the threshold;
-# - isomiRs of those matures (make_isomirs.py: 5' -2..+2, 3' -3..+3 in their hairpins, A/U tails);
+# - isomiRs of those matures (make_isomirs.py: 5' -2..+2, 3' -6..+3 in their hairpins, A/U tails, 8 a mature);
 # - background (outlier exposure): read-like non-miRNA fragments of the read benchmark's train part (tRNA halves,
 #   tRFs, rRNA and snoRNA fragments, pre-miRNA loop/flank pieces; make_reads.py --part train); the benchmark scores
 #   the other part only;
