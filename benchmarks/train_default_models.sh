@@ -41,7 +41,7 @@ sha256sum hairpin.npz
 fi
 # The mature model is a read model with its own recipe (trained and calibrated there; ~15 minutes).
 if [[ " ${MODELS:-hairpin mature} " == *" mature "* ]]; then
-bash "$HERE/train_read_model.sh" "$WORK/read-model"
+bash "$HERE/train_read_model.sh" read-model  # the current folder is WORK
 cp read-model/mature.npz "$REPO/deepmir_tools/models/"
 sha256sum read-model/mature.npz
 fi

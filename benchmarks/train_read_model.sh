@@ -22,7 +22,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
-DATA=${DEEPMIR_DATA:-$REPO/../shared/data}
+DATA=$(cd "${DEEPMIR_DATA:-$REPO/../shared/data}" && pwd)  # absolute: the script works in WORKDIR
 M22=$DATA/mirbase-22.1/derived
 PY=${PYTHON:-python3}
 WORK=${1:?usage: train_read_model.sh WORKDIR [SPECIES]}
