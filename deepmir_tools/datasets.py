@@ -533,6 +533,10 @@ def similar_to_training(held_out: Sequence[str], train: Sequence[str], identity:
     chunks = [queries[start : start + size] for start in range(0, len(queries), size)]
     with context.Pool(threads) as pool:
         parts = pool.map(partial(_any_similar, train=train_bytes, identity=identity), chunks)
+        # let the workers leave on their own: the pool's exit would SIGTERM them, and a handler inherited from the
+        # parent (cli.common's) could leave one waiting on the task queue, and the parent in join(), for ever
+        pool.close()
+        pool.join()
     return [flag for part in parts for flag in part]
 
 

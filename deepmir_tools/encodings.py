@@ -147,6 +147,8 @@ def _map_in_workers(function, jobs: list, threads: int, progress: bool):
             for result in pool.imap(function, jobs, chunksize=chunk):
                 yield result
                 bar.update()
+            pool.close()  # workers leave on their own (see datasets.similar_to_training)
+            pool.join()
     bar.close()
 
 
