@@ -19,12 +19,12 @@ from .labels import family_of, header_fields, split_class_entry
 from .metrics import (RocCurve, accuracy, fpr_at_tpr, macro_f1, per_class, roc_curve, threshold_at_fpr,
                       threshold_max_f)
 from .npzformat import read_encoded, sha256_of_file
-from .decision import SCORES, Decision, length_status, seeds_from, softmax  # noqa: F401 (SCORES: the score names)
+from .decision import SCORES, Decision, seeds_from, softmax  # noqa: F401 (SCORES: the score names)
+from .decision import gated as gated_scores
 from .metrics import energy_score
 from .scoring import Scorer
 from .seqio import LengthPolicy, read_records
 
-LengthRange = tuple[int | None, int | None]  # (min, max) sequence length calibrated for; None = no bound
 METHODS = ("target-fpr", "max-f", "fixed")
 
 
@@ -42,9 +42,7 @@ class ScoredGroup:
     def score(self, kind: str, gated: bool = True) -> np.ndarray:
         """The ``softmax`` or ``energy`` score; ``gated``: -inf for seed mismatches, which no threshold accepts."""
         raw = self.softmax.max(axis=1) if kind == "softmax" else self.energy
-        if not gated or self.seed_matches is None:
-            return raw
-        return np.where(self.seed_matches, raw, -np.inf)
+        return gated_scores(raw, self.seed_matches) if gated else raw
 
     @property
     def predicted(self) -> np.ndarray:
@@ -96,16 +94,15 @@ def _score(scorer: Scorer, rule: Decision, label: str, ids: list[str], seqs: lis
     return ScoredGroup(label, ids, probabilities, energy_score(logits), true, seed_matches)
 
 
-def _fasta_segments(path: str, max_len: int, lengths: LengthRange = (None, None)) -> list:
-    """Records of a FASTA/FASTQ file within ``lengths``; longer than the model length: truncated."""
-    records = (r for r in read_records(path) if length_status(len(r.seq), *lengths) is None)
+def _fasta_segments(path: str, max_len: int, rule: Decision) -> list:
+    """Records of a FASTA/FASTQ file within the rule's length range; longer than the model length: truncated."""
+    records = (r for r in read_records(path) if rule.length_status(len(r.seq)) is None)
     return list(LengthPolicy(max_len, "truncate").segments(records))
 
 
 def score_in_distribution(scorer: Scorer, path: str, rule: Decision) -> ScoredGroup:
     """Labelled held-out sequences whose family the model knows (others are out of scope), scored under ``rule``
     (its temperature and seed check); sequences outside its length range are left out."""
-    lengths = (rule.min_length, rule.max_length)
     classes = {accession: index for index, (accession, _) in enumerate(scorer.bundle.classes)}
     if path.endswith(".npz"):
         data = read_encoded(path)
@@ -113,11 +110,11 @@ def score_in_distribution(scorer: Scorer, path: str, rule: Decision) -> ScoredGr
             raise DeepMirError(f"{path}: no family labels; in-distribution data must be labelled")
         accessions = [split_class_entry(data.classes[label])[0] for label in data.labels]
         rows = [i for i, acc in enumerate(accessions)
-                if acc in classes and length_status(int(data.lengths[i]), *lengths) is None]
+                if acc in classes and rule.length_status(int(data.lengths[i])) is None]
         true = np.array([classes[accessions[i]] for i in rows], dtype=np.int64)
         return _score(scorer, rule, "in-distribution", [str(data.ids[i]) for i in rows], [], true, data.x[rows])
     ids, seqs, true = [], [], []
-    for segment in _fasta_segments(path, scorer.encoding["max_len"], lengths):
+    for segment in _fasta_segments(path, scorer.encoding["max_len"], rule):
         family = family_of(segment.description)
         if family is None:
             raise DeepMirError(f"{path}: record '{segment.id}' has no family= label")
@@ -161,12 +158,11 @@ def parse_ood_spec(spec: str) -> tuple[str | None, str]:
 def score_ood(scorer: Scorer, specs: Iterable[str], rule: Decision) -> list[ScoredGroup]:
     """One group per OOD class, in order of first appearance, scored under ``rule`` (sequences outside its length
     range left out)."""
-    lengths = (rule.min_length, rule.max_length)
     grouped: dict[str, tuple[list[str], list[str]]] = {}
     for spec in specs:
         label, path = parse_ood_spec(spec)
         default = os.path.basename(path).split(".")[0]
-        for segment in _fasta_segments(path, scorer.encoding["max_len"], lengths):
+        for segment in _fasta_segments(path, scorer.encoding["max_len"], rule):
             name = label or header_fields(segment.description).get("class") or default
             ids, seqs = grouped.setdefault(name, ([], []))
             ids.append(segment.id)

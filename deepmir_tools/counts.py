@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .decision import ACCEPTED, STATUSES
 from .errors import DeepMirError
+from .labels import header_fields
 
 COUNTS_FORMAT = "deepmir-counts/1"
 COUNTS_COLUMNS = ("family_accession", "family_name", "reads", "unique_sequences")
@@ -133,7 +134,7 @@ def read_counts(path: str) -> CountsTable:
     if not lines or not lines[0].startswith("# deepmir-classify "):
         raise DeepMirError(f"{path}: not a deepmir counts table (line 1 should start with '# deepmir-classify', "
                            "as written by deepmir-classify --counts)")
-    fields = dict(word.split("=", 1) for word in lines[0].split(" ")[3:] if "=" in word)
+    fields = header_fields(lines[0])
     form = fields.get("format", "")
     if form != COUNTS_FORMAT:
         if form.startswith("deepmir-counts/"):

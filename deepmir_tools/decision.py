@@ -79,6 +79,14 @@ def length_status(length: int, min_length: int | None, max_length: int | None) -
     return None
 
 
+def gated(scores: np.ndarray, seed_matches: np.ndarray | None) -> np.ndarray:
+    """Scores with those of seed mismatches set to -inf, so that no threshold accepts them (calibration);
+    ``seed_matches`` None (no seed check): the scores as they are."""
+    if seed_matches is None:
+        return scores
+    return np.where(seed_matches, scores, -np.inf)
+
+
 @dataclass(frozen=True)
 class Decision:
     """Accept a sequence when its score reaches ``threshold``, its length is in range and, with
@@ -129,12 +137,6 @@ class Decision:
         if score < self.threshold:
             return REJECTED
         return ACCEPTED if seed_matches else SEED_MISMATCH
-
-    def gated(self, scores: np.ndarray, seed_matches: np.ndarray | None) -> np.ndarray:
-        """Scores with those of seed mismatches set to -inf, so that no threshold accepts them (calibration)."""
-        if seed_matches is None:
-            return scores
-        return np.where(seed_matches, scores, -np.inf)
 
     def overridden(self, threshold: float | None = None, temperature: float | None = None,
                    seed_check: bool = True) -> "Decision":

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import TEST_DATA, padded_softmax, read_fasta, read_tsv
 
-from deepmir_tools.decision import (ACCEPTED, REJECTED, SEED_MISMATCH, TOO_LONG, TOO_SHORT, Decision, seed_of,
-                                   seeds_from)
+from deepmir_tools.decision import (ACCEPTED, REJECTED, SEED_MISMATCH, TOO_LONG, TOO_SHORT, Decision, gated,
+                                   seed_of, seeds_from)
 from deepmir_tools.errors import ModelBundleError
 
 LOGITS = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-3.0, 4.0, 0.0]])
@@ -138,8 +138,8 @@ def test_seed_status_and_record_round_trip():
     assert Decision.from_record(dict(record, method="target FPR 0.005")) == decision
     off = decision.overridden(seed_check=False)
     assert off.seeds is None and off.seed_matches("AAAAAAAAA", "F1") and "seeds" not in off.fields()
-    gated = decision.gated(np.array([0.9, 0.8]), np.array([True, False]))
-    assert gated[0] == 0.9 and gated[1] == -np.inf
+    scores = gated(np.array([0.9, 0.8]), np.array([True, False]))
+    assert scores[0] == 0.9 and scores[1] == -np.inf
 
 
 @pytest.mark.parametrize("seeds, message", [

@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..classify import ClassifyOptions, Classifier, tsv_columns, tsv_header, tsv_row
     from ..counts import (Tally, check_sample_name, counts_header, counts_table, length_stats_yaml, sample_name,
                           stats_yaml)
+    from ..labels import header_fields
 
     sample = check_sample_name(args.sample if args.sample is not None else sample_name(args.input))
     for extra in (args.counts, args.stats, args.length_stats):  # written after the TSV: fail before writing any
@@ -116,9 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with atomic_output(args.counts) as handle:
             handle.write("\n".join(counts_table(tally, counts_header(header, sample))) + "\n")
     if args.stats:
-        fields = dict(word.split("=", 1) for word in header.split(" ") if "=" in word)
         with atomic_output(args.stats) as handle:
-            handle.write(stats_yaml(tally, sample, fields))
+            handle.write(stats_yaml(tally, sample, header_fields(header)))
     if args.length_stats:
         with atomic_output(args.length_stats) as handle:
             handle.write(length_stats_yaml(tally, sample))
