@@ -30,12 +30,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
-import edlib
-
 from .atomic import atomic_output
 from .npzformat import sha256_of_file
 from .errors import DeepMirError, InputFormatError
 from .labels import header_fields, labelled_header
+from .relatives import DEFAULT_COVERAGE, DEFAULT_IDENTITY, Relation, clusters, count_with_relatives, with_relatives
 from .seqio import SeqRecord, open_binary, read_records
 
 #: The paper's Table 2 groups: (members per family, test members per family); max length 200 nt.
@@ -46,7 +45,6 @@ GROUPS: dict[str, tuple[int, int]] = {
     "rfam-30": (30, 5),
 }
 DEFAULT_MAX_LEN = 200
-DEFAULT_IDENTITY = 0.8
 _RFAM_ACCESSION = re.compile(r"RF\d{5}")
 _LOCUS_SUFFIX = re.compile(r"^(.+)-\d+$")
 _ARM_SUFFIX = re.compile(r"-[35]p$")
@@ -103,6 +101,7 @@ class Split:
     val: list[Item] = field(default_factory=list)
     test: list[Item] = field(default_factory=list)
     dropped: list[Item] = field(default_factory=list)
+    relatives: dict[str, int] | None = None  # the verification pass's counts (:func:`check_relatives`)
 
 
 @dataclass
@@ -437,55 +436,19 @@ def split_random(chosen: dict[Family, list[Item]], test: Quota, val: Quota = Quo
 # ------------------------------------------------------------------------------------ remote split
 
 
-def max_edits(length: int, identity: float) -> int:
-    """Most edits a sequence of ``length`` nt may carry and still match at ``identity``."""
-    # The small epsilon keeps e.g. 80 * (1 - 0.8) = 15.999... from flooring to 15.
-    return math.floor(length * (1.0 - identity) + 1e-9)
+def _remote_family(
+    members: list[Item], test: Quota, val: Quota, relation: Relation, rng: random.Random
+) -> tuple[set[int], set[int]]:
+    """Indices of test and validation members of one family: whole clusters, seeded order."""
+    n_test, n_val = _sizes(len(members), test, val)
+    groups = clusters([item.record.seq for item in members], relation)
+    rng.shuffle(groups)
+    to_test, rest = _take_clusters(groups, n_test)
+    to_val, _ = _take_clusters(rest, n_val)
+    return set(to_test), set(to_val)
 
 
-def similarity_hit(a: str | bytes, b: str | bytes, identity: float) -> bool:
-    """True when the shorter of ``a``/``b`` aligns end to end inside the longer at >= ``identity``.
-
-    Identity is cd-hit's: 1 - edit distance / length of the shorter sequence, with the shorter
-    sequence aligned globally against any substring of the longer (edlib's infix mode ``HW``);
-    same strand only. ``k`` bounds edlib's search to the edits allowed, which keeps it fast.
-    Sequences of equal length are tried both ways so that the relation is symmetric.
-    """
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-    k = max_edits(len(short), identity)
-    if _infix_within(short, long_, k):
-        return True
-    return len(a) == len(b) and _infix_within(long_, short, k)
-
-
-def _infix_within(query: str | bytes, target: str | bytes, k: int) -> bool:
-    distance = edlib.align(query, target, mode="HW", task="distance", k=k)["editDistance"]
-    return 0 <= distance <= k
-
-
-def similarity_clusters(seqs: Sequence[str], identity: float) -> list[list[int]]:
-    """Connected components of the similarity relation (single linkage), as sorted index lists."""
-    parent = list(range(len(seqs)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    encoded = _as_bytes(seqs)
-    for i in range(len(encoded)):
-        for j in range(i + 1, len(encoded)):
-            ri, rj = root(i), root(j)
-            if ri != rj and similarity_hit(encoded[i], encoded[j], identity):  # none inside a component
-                parent[rj] = ri
-    components: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(seqs)):
-        components[root(i)].append(i)
-    return sorted(components.values())
-
-
-def _take_clusters(clusters: list[list[int]], target: int) -> tuple[list[int], list[list[int]]]:
+def _take_clusters(groups: list[list[int]], target: int) -> tuple[list[int], list[list[int]]]:
     """Whole clusters, in the given order, that fit into ``target`` members; and the rest.
 
     A cluster too big for the room left is skipped and smaller ones after it still fill the
@@ -493,7 +456,7 @@ def _take_clusters(clusters: list[list[int]], target: int) -> tuple[list[int], l
     """
     taken: list[int] = []
     rest = []
-    for cluster in clusters:
+    for cluster in groups:
         if len(taken) + len(cluster) <= target:
             taken.extend(cluster)
         else:
@@ -501,58 +464,16 @@ def _take_clusters(clusters: list[list[int]], target: int) -> tuple[list[int], l
     return taken, rest
 
 
-def _remote_family(
-    members: list[Item], test: Quota, val: Quota, identity: float, rng: random.Random
-) -> tuple[set[int], set[int]]:
-    """Indices of test and validation members of one family: whole clusters, seeded order."""
-    n_test, n_val = _sizes(len(members), test, val)
-    clusters = similarity_clusters([item.record.seq for item in members], identity)
-    rng.shuffle(clusters)
-    to_test, rest = _take_clusters(clusters, n_test)
-    to_val, _ = _take_clusters(rest, n_val)
-    return set(to_test), set(to_val)
-
-
-def similar_to_training(held_out: Sequence[str], train: Sequence[str], identity: float,
-                        threads: int = 1) -> list[bool]:
-    """For each held-out sequence: does some training sequence match it (:func:`similarity_hit`)?
-
-    Every pair is aligned (about 3 microseconds each with the edit bound ``k``). q-gram filters
-    do not pay at 80% identity: on miRBase hairpins a third of the pairs pass the q-gram lemma.
-    ``threads`` > 1 shares the held-out sequences among that many processes (same answers).
-    """
-    train_bytes = _as_bytes(train)  # edlib is faster on bytes than on str
-    queries = _as_bytes(held_out)
-    if threads <= 1 or len(queries) < 2:
-        return _any_similar(queries, train_bytes, identity)
-    import multiprocessing
-    from functools import partial
-
-    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    size = max(1, math.ceil(len(queries) / (threads * 8)))  # several chunks per process evens out their lengths
-    chunks = [queries[start : start + size] for start in range(0, len(queries), size)]
-    with context.Pool(threads) as pool:
-        parts = pool.map(partial(_any_similar, train=train_bytes, identity=identity), chunks)
-        # let the workers leave on their own: the pool's exit would SIGTERM them, and a handler inherited from the
-        # parent (cli.common's) could leave one waiting on the task queue, and the parent in join(), for ever
-        pool.close()
-        pool.join()
-    return [flag for part in parts for flag in part]
-
-
-def _any_similar(queries: Sequence[bytes], train: Sequence[bytes], identity: float) -> list[bool]:
-    return [any(similarity_hit(query, other, identity) for other in train) for query in queries]
-
-
 def family_less_background(ood_fasta: str, train_fasta: str, identity: float = DEFAULT_IDENTITY,
                            threads: int = 1) -> tuple[list[SeqRecord], int]:
     """Family-less hairpins of a split (``class=no_family`` records of its ``ood.fa``) to train on as
     background (outlier exposure), and how many were dropped.
 
-    Dropped: those at >= ``identity`` (:func:`similarity_hit`) to a training sequence, likely members of
-    a known family that miFam.dat does not list, which the model must not learn to reject; and those at
-    >= ``identity`` to an unseen-family hairpin (``class=unseen_family``) of the same ``ood.fa``, which
-    are scored as negatives: training on near-copies of them would flatter the rejection figures.
+    Dropped: those at >= ``identity`` end to end (:func:`relatives.end_to_end_hit`) to a training
+    sequence, likely members of a known family that miFam.dat does not list, which the model must not
+    learn to reject; and those at >= ``identity`` to an unseen-family hairpin (``class=unseen_family``)
+    of the same ``ood.fa``, which are scored as negatives: training on near-copies of them would
+    flatter the rejection figures. (End to end only: the shipped models' background was chosen so.)
     """
     family_less, unseen = [], []
     for record in read_records(ood_fasta):
@@ -562,46 +483,62 @@ def family_less_background(ood_fasta: str, train_fasta: str, identity: float = D
         elif kind == "unseen_family":
             unseen.append(record.seq)
     references = [record.seq for record in read_records(train_fasta)] + unseen
-    flags = similar_to_training([record.seq for record in family_less], references, identity, threads)
+    flags = with_relatives([record.seq for record in family_less], references, Relation(identity, None), threads)
     kept = [record for record, similar in zip(family_less, flags) if not similar]
     return kept, len(family_less) - len(kept)
-
-
-def _as_bytes(seqs: Iterable[str]) -> list[bytes]:
-    return [seq.encode("ascii") for seq in seqs]
 
 
 def split_remote(
     chosen: dict[Family, list[Item]],
     test: Quota,
     val: Quota = Quota(),
-    identity: float = DEFAULT_IDENTITY,
+    relation: Relation = Relation(),
     seed: int = 7,
+    threads: int = 1,
 ) -> Split:
-    """Homology-aware split: no test (or validation) sequence is similar to a training sequence.
+    """Homology-aware split: no test (or validation) sequence has a relative in training.
 
-    Inside each family, sequences linked by :func:`similarity_hit` form clusters (connected
-    components); whole clusters, in a seeded order, go to test while they fit into the test
-    quota, then to validation from the remaining clusters. Families made of one big cluster get
-    no test members. Last, test and validation sequences that match a training sequence of any
-    other family are dropped (``Split.dropped``), so that the invariant holds across families.
+    Inside each family, relatives (:class:`relatives.Relation`: end to end or local) form clusters
+    (connected components); whole clusters, in a seeded order, go to test while they fit into the
+    test quota, then to validation from the remaining clusters. Families made of one big cluster get
+    no test members. Last, test and validation sequences with a relative among the training
+    sequences of any other family are dropped (``Split.dropped``), so that the invariant holds
+    across families.
     """
     split = Split()
     for family, members in chosen.items():
-        to_test, to_val = _remote_family(members, test, val, identity, _rng(seed, family.accession, "remote"))
+        to_test, to_val = _remote_family(members, test, val, relation, _rng(seed, family.accession, "remote"))
         for index, item in enumerate(members):
             (split.test if index in to_test else split.val if index in to_val else split.train).append(item)
-    split.test = _drop_similar(split.test, split.train, identity, split.dropped)
-    split.val = _drop_similar(split.val, split.train, identity, split.dropped)
+    split.test = _drop_related(split.test, split.train, relation, split.dropped, threads)
+    split.val = _drop_related(split.val, split.train, relation, split.dropped, threads)
     return split
 
 
-def _drop_similar(held_out: list[Item], train: list[Item], identity: float, dropped: list[Item]) -> list[Item]:
-    # Inside a family no held-out cluster matches a training cluster, so any match found is
-    # with another family; checking against all training sequences is simpler and the same.
-    flags = similar_to_training([item.record.seq for item in held_out], [item.record.seq for item in train], identity)
+def _drop_related(held_out: list[Item], train: list[Item], relation: Relation, dropped: list[Item],
+                  threads: int) -> list[Item]:
+    # Inside a family no held-out cluster has a relative in a training cluster, so any relative
+    # found is in another family; checking against all training sequences is simpler and the same.
+    flags = with_relatives([item.record.seq for item in held_out], [item.record.seq for item in train],
+                           relation, threads)
     dropped.extend(item for item, flag in zip(held_out, flags) if flag)
     return [item for item, flag in zip(held_out, flags) if not flag]
+
+
+def check_relatives(split: Split, relation: Relation, threads: int = 1) -> None:
+    """The verification pass: count test and validation sequences with a training relative.
+
+    The counts go to ``Split.relatives`` and ``summary.tsv``; a remote split must show 0 (it is
+    computed again from the final sets, not taken from the split's own bookkeeping), a random
+    split shows how much its test set leaks.
+    """
+    train = [item.record.seq for item in split.train]
+    split.relatives = {
+        "test_with_train_relative": count_with_relatives((item.record.seq for item in split.test), train,
+                                                         relation, threads),
+        "val_with_train_relative": count_with_relatives((item.record.seq for item in split.val), train,
+                                                        relation, threads),
+    }
 
 
 # ---------------------------------------------------------------------------------- whole data sets
@@ -617,6 +554,8 @@ class DatasetOptions:
     val: Quota = Quota()
     mode: str = "random"  # random | remote
     identity: float = DEFAULT_IDENTITY
+    coverage: float = DEFAULT_COVERAGE
+    check_relatives: bool = False  # count test/val sequences with a training relative (always for remote)
     max_len: int | None = DEFAULT_MAX_LEN
     seed: int = 7
 
@@ -627,6 +566,8 @@ class DatasetOptions:
             raise DeepMirError("--min-members and --per-family must be >= 1")
         if not 0.5 <= self.identity <= 1.0:
             raise DeepMirError(f"--identity must be between 0.5 and 1, got {self.identity:g}")
+        if not 0.0 < self.coverage <= 1.0:
+            raise DeepMirError(f"--coverage must be above 0 and at most 1, got {self.coverage:g}")
         if self.test.fraction + self.val.fraction >= 1.0:
             raise DeepMirError("--test-fraction plus --val-fraction must be below 1")
         both = (self.test.count or 0) + (self.val.count or 0)
@@ -640,21 +581,38 @@ class DatasetOptions:
             "test": self.test.describe(),
             "val": self.val.describe(),
             "split": self.mode,
-            "identity": f"{self.identity:g}" if self.mode == "remote" else "n/a",
+            "identity": f"{self.identity:g}" if self.relatives_checked else "n/a",
+            "coverage": f"{self.coverage:g}" if self.relatives_checked else "n/a",
             "max_len": "none" if self.max_len is None else str(self.max_len),
             "seed": str(self.seed),
         }
 
 
-def make_split(chosen: dict[Family, list[Item]], options: DatasetOptions) -> Split:
-    """The split ``options.mode`` asks for."""
+    @property
+    def relatives_checked(self) -> bool:
+        """Whether the split's test and validation sets are checked for training relatives."""
+        return self.mode == "remote" or self.check_relatives
+
+    @property
+    def relation(self) -> Relation:
+        """The relative rule of the remote split and of the verification pass."""
+        return Relation(self.identity, self.coverage)
+
+
+def make_split(chosen: dict[Family, list[Item]], options: DatasetOptions, threads: int = 1) -> Split:
+    """The split ``options.mode`` asks for, verified when ``options.relatives_checked``."""
     if options.mode == "remote":
-        return split_remote(chosen, options.test, options.val, options.identity, options.seed)
-    return split_random(chosen, options.test, options.val, options.seed)
+        split = split_remote(chosen, options.test, options.val, options.relation, options.seed, threads)
+    else:
+        split = split_random(chosen, options.test, options.val, options.seed)
+    if options.relatives_checked:
+        check_relatives(split, options.relation, threads)
+    return split
 
 
 def mirbase_dataset(
-    hairpins: str, families: str, options: DatasetOptions, matures: str | None = None, count_listed: bool = False
+    hairpins: str, families: str, options: DatasetOptions, matures: str | None = None, count_listed: bool = False,
+    threads: int = 1,
 ) -> tuple[Prepared, Selection, Split]:
     """A miRBase hairpin data set, or with ``matures`` a mature data set of the same families.
 
@@ -678,7 +636,7 @@ def mirbase_dataset(
         sizes = family_sizes(hairpin_items if count_listed else hairpin_set.items)
     selection = select_families(prepared.items, options.min_members, options.per_family, options.seed, sizes)
     _drop_empty(selection)
-    return prepared, selection, make_split(selection.chosen, options)
+    return prepared, selection, make_split(selection.chosen, options, threads)
 
 
 def _drop_empty(selection: Selection) -> None:
@@ -688,12 +646,12 @@ def _drop_empty(selection: Selection) -> None:
 
 
 def rfam_dataset(
-    options: DatasetOptions, labelled_fasta: str | None = None, fasta_dir: str | None = None
+    options: DatasetOptions, labelled_fasta: str | None = None, fasta_dir: str | None = None, threads: int = 1
 ) -> tuple[Prepared, Selection, Split]:
     """An Rfam data set (e.g. the paper's Table 2 groups, see :data:`GROUPS` and :func:`group_options`)."""
     prepared = prepare(load_rfam(labelled_fasta, fasta_dir), options.max_len)
     selection = select_families(prepared.items, options.min_members, options.per_family, options.seed)
-    return prepared, selection, make_split(selection.chosen, options)
+    return prepared, selection, make_split(selection.chosen, options, threads)
 
 
 def group_options(group: str, **overrides) -> DatasetOptions:
@@ -788,6 +746,7 @@ def dataset_counts(selection: Selection, split: Split, prepared: Prepared) -> di
         "val": len(split.val),
         "test": len(split.test),
         "remote_dropped": len(split.dropped),
+        **(split.relatives or {}),
         "unsampled": len(selection.unsampled),
         "ood_unseen_family": len(selection.unseen),
         "ood_unseen_families": len(family_sizes(selection.unseen)),

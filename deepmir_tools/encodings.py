@@ -147,7 +147,7 @@ def _map_in_workers(function, jobs: list, threads: int, progress: bool):
             for result in pool.imap(function, jobs, chunksize=chunk):
                 yield result
                 bar.update()
-            pool.close()  # workers leave on their own (see datasets.similar_to_training)
+            pool.close()  # workers leave on their own (see relatives._in_processes)
             pool.join()
     bar.close()
 

@@ -32,6 +32,7 @@ CONDA_TO_PYPI_IMPORT = {
     "viennarna": (("viennarna",), "RNA"),
     "pysam": (("pysam",), "pysam"),
     "python-edlib": (("edlib",), "edlib"),
+    "parasail-python": (("parasail",), "parasail"),
     "matplotlib-base": (("matplotlib",), "matplotlib"),
     "matplotlib": (("matplotlib",), "matplotlib"),
     "tqdm": (("tqdm",), "tqdm"),

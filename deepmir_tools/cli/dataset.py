@@ -7,7 +7,6 @@ import time
 from typing import Sequence
 
 from ..datasets import (
-    DEFAULT_IDENTITY,
     DEFAULT_MAX_LEN,
     GROUPS,
     DatasetInfo,
@@ -20,7 +19,8 @@ from ..datasets import (
     write_dataset,
 )
 from ..errors import DeepMirError
-from .common import _HelpFormatter, make_parser, positive_int, run, say
+from ..relatives import DEFAULT_COVERAGE, DEFAULT_IDENTITY
+from .common import _HelpFormatter, add_threads, make_parser, positive_int, run, say
 
 PROG = "deepmir-dataset"
 EXAMPLES = """\
@@ -30,9 +30,13 @@ EXAMPLES = """\
   # mature miRNAs of the same families (families chosen by their hairpins)
   deepmir-dataset mirbase --hairpins hairpin.fa --families miFam.dat --matures mature.fa \\
       --kind mature --min-members 10 --test-fraction 0.2 --val-fraction 0.1 -O mirbase-mature-min10
-  # homology-aware split: no test hairpin matches a training hairpin at >= 80% identity
+  # homology-aware split: no test hairpin has a training relative (>= 80% identity end to end,
+  # or locally over >= 80% of the shorter sequence); summary.tsv reports the check (0 required)
   deepmir-dataset mirbase --hairpins hairpin.fa --families miFam.dat --min-members 30 \\
-      --split remote --identity 0.8 -O mirbase-remote
+      --split remote --identity 0.8 --coverage 0.8 --threads 2 -O mirbase-remote
+  # how much a random split leaks: count test hairpins with a training relative
+  deepmir-dataset mirbase --hairpins hairpin.fa --families miFam.dat --min-members 30 \\
+      --check-relatives -O mirbase-random
   # the paper's Rfam-60 group (165 families in the paper, 60 per family, 50:10)
   deepmir-dataset rfam --labelled-fasta rfam_mirna_all_labeled.fa.gz --group rfam-60 -O rfam-60
   deepmir-dataset rfam --fasta-dir fasta/rfam_mirna --min-members 100 --per-family 100 \\
@@ -40,7 +44,8 @@ EXAMPLES = """\
 
 outputs (in OUTDIR): train.fa, test.fa, [val.fa] with headers '>ID family=ACC name=NAME';
 ood.fa (families left out: 'class=unseen_family family=ACC name=NAME'; family-less: 'class=no_family');
-[unsampled.fa] (members of chosen families beyond --per-family); families.tsv; summary.tsv.
+[unsampled.fa] (members of chosen families beyond --per-family); families.tsv; summary.tsv (counts,
+with test_with_train_relative / val_with_train_relative when relatives are checked, sources, options).
 """
 
 
@@ -92,9 +97,21 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     split.add_argument("--val-per-family", type=_count, help="fixed number of validation members per family")
     split.add_argument(
         "--identity", type=float, default=DEFAULT_IDENTITY,
-        help="remote split: sequences at >= this identity (the shorter aligned inside the longer) are related; "
-        "at 0.7 most families become one cluster and get no test members",
+        help="relatives (remote split, --check-relatives): the shorter sequence aligns end to end inside the "
+        "longer at >= this identity, or a local alignment (BLASTN scores) is >= this identical over >= --coverage "
+        "of the shorter; at 0.7 most families become one cluster and get no test members",
     )
+    split.add_argument(
+        "--coverage", type=float, default=DEFAULT_COVERAGE,
+        help="relatives by local alignment: the identical-enough stretch spans at least this share of the "
+        "shorter sequence (BLAST's alignment length / shorter length)",
+    )
+    split.add_argument(
+        "--check-relatives", action="store_true",
+        help="count test and validation sequences with a training relative (summary.tsv); always done for "
+        "--split remote, where it must be 0; with --split random it measures how much the test set leaks",
+    )
+    add_threads(split)
     split.add_argument("--seed", type=int, default=7, help="random seed (same seed, same data set)")
     parser.add_argument("-O", "--outdir", required=True, help="output directory (created if missing)")
 
@@ -145,8 +162,8 @@ def _quota(fraction: float | None, count: int | None, default: float, name: str)
 def dataset_options(args: argparse.Namespace) -> DatasetOptions:
     """Options from the command line; --group fills in the Table 2 settings."""
     val = _quota(args.val_fraction, args.val_per_family, 0.0, "val")
-    common = {"val": val, "mode": args.split, "identity": args.identity, "seed": args.seed,
-              "max_len": args.max_len or None}
+    common = {"val": val, "mode": args.split, "identity": args.identity, "coverage": args.coverage,
+              "check_relatives": args.check_relatives, "seed": args.seed, "max_len": args.max_len or None}
     if args.group:
         preset = {"--min-members": args.min_members, "--per-family": args.per_family,
                   "--test-fraction": args.test_fraction, "--test-per-family": args.test_per_family}
@@ -176,11 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.source == "mirbase":
         matures = _mature_file(args)
         prepared, selection, split = mirbase_dataset(
-            args.hairpins, args.families, options, matures, count_listed=args.count_members == "listed")
+            args.hairpins, args.families, options, matures, count_listed=args.count_members == "listed",
+            threads=args.threads)
         sources = [args.hairpins, args.families] + ([matures] if matures else [])
         kind = "mature" if matures else "hairpin"
     else:
-        prepared, selection, split = rfam_dataset(options, args.labelled_fasta, args.fasta_dir)
+        prepared, selection, split = rfam_dataset(options, args.labelled_fasta, args.fasta_dir, args.threads)
         sources, kind = [args.labelled_fasta or args.fasta_dir], "hairpin"
     if not selection.chosen:
         raise DeepMirError(f"no family has at least {options.min_members} members; lower --min-members")
@@ -196,8 +214,11 @@ def _report(args: argparse.Namespace, counts: dict[str, int], seconds: float) ->
               f"test {counts['test']} (in {counts['families_with_test']} families); ood {counts['ood_unseen_family']} "
               f"of {counts['ood_unseen_families']} unseen families + {counts['ood_no_family']} family-less")
     removed = f"removed {counts['duplicates_removed']} duplicate(s), {counts['too_long_removed']} too long"
-    extra = f", {counts['remote_dropped']} similar to training (remote)" if args.split == "remote" else ""
+    extra = f", {counts['remote_dropped']} with a training relative (remote)" if args.split == "remote" else ""
     say(args, f"{PROG}: {removed}{extra}; {counts['unsampled']} unsampled; {seconds:.1f} s -> {args.outdir}")
+    if "test_with_train_relative" in counts:
+        say(args, f"{PROG}: check: {counts['test_with_train_relative']} test and {counts['val_with_train_relative']} "
+                  "validation sequence(s) with a training relative")
 
 
 def entry() -> None:
