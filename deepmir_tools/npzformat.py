@@ -1,4 +1,4 @@
-"""Encoded data sets: NPZ format v1 (documented in README.md, "File formats").
+"""Encoded data sets: NPZ format v1 (documented in docs/formats.md).
 
 Keys: ``x`` (encoded sequences), ``ids`` (fixed-width unicode), ``lengths`` (int32, the
 length of each encoded sequence), optional ``labels`` (int32 index into ``classes``) with
