@@ -4,11 +4,18 @@ Loading never executes code: the file is read with ``allow_pickle=False``, the n
 rebuilt by :mod:`deepmir_tools.models` from the hyperparameters in ``meta``, and the weight
 arrays are checked against the rebuilt layers' shapes before they are set. The format is
 independent of Keras' own save formats, so a TensorFlow/Keras upgrade cannot break a
-user's model. Keys (documented in README.md, "File formats"):
+user's model. Keys (documented in docs/formats.md):
 
-- ``meta``: JSON (format ``deepmir-model``, ``format_version`` 1, name, architecture,
-  hyperparameters, encoding, classes, threshold, training provenance, metrics, versions);
-- ``w:<layer>:<i>``: the i-th weight array of layer ``<layer>`` (float32 or float16).
+- ``meta``: JSON, described field by field by :class:`BundleMeta` (format ``deepmir-model``,
+  ``format_version`` 1, name, architecture, hyperparameters, encoding, classes, threshold,
+  training provenance, metrics, versions);
+- ``w:<layer>:<i>``: the i-th weight array of layer ``<layer>`` (float32 or float16), layers named
+  by :func:`deepmir_tools.models.weight_shapes`.
+
+:class:`BundleMeta` is the one description of ``meta``: deepmir-train makes one
+(:func:`deepmir_tools.training.train_bundle`), deepmir-calibrate replaces its threshold record
+(:func:`with_threshold`, :func:`calibrated_threshold`), and every reader gets it validated from
+:func:`load_bundle`.
 """
 
 from __future__ import annotations
@@ -18,8 +25,8 @@ import importlib.resources
 import json
 import os
 import sys
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar, Mapping, NotRequired, Required, TypedDict
 
 import numpy as np
 
@@ -29,12 +36,184 @@ from .decision import Decision
 from .encodings import ENCODINGS
 from .errors import ModelBundleError
 from .npzformat import FORMAT_VERSION, load_npz_arrays, parse_meta, sha256_of_file
-from .models import ARCHITECTURES, build_model
+from .models import ARCHITECTURES, OUTPUT_LAYER, build_model
 
 FORMAT_NAME = "deepmir-model"
 SHIPPED_MODELS = ("hairpin", "mature")
 PAPER_THRESHOLD = 0.977
 _WEIGHT_PREFIX = "w:"
+_FORMAT_KEYS = ("format", "format_version")  # written by to_json, checked by npzformat.parse_meta
+
+
+# --- the records inside ``meta`` (plain JSON objects: TypedDicts keep absent keys absent on a round trip) -----
+
+
+class EncodingRecord(TypedDict):
+    """``meta["encoding"]``: how sequences become the network's input (see :mod:`deepmir_tools.encodings`)."""
+
+    encoding: str  # onehot | prob | pair | mixed
+    max_len: int  # model input length L (nt)
+    threshold_T: NotRequired[float]  # base-pair probability threshold of the structure encodings
+    ordered: NotRequired[bool]  # pair matrix with 6 ordered (True) or 3 unordered pair types
+
+
+class ThresholdRecord(TypedDict, total=False):
+    """``meta["threshold"]``: the accept/reject rule (:meth:`Decision.fields`) and how it was chosen.
+
+    Made by :func:`paper_threshold` (deepmir-train) or :func:`calibrated_threshold` (deepmir-calibrate);
+    read by :attr:`BundleMeta.decision`.
+    """
+
+    value: Required[float]  # the rule: value, score, temperature, min_length, max_length, seeds
+    score: str
+    temperature: float
+    min_length: int
+    max_length: int
+    seeds: dict[str, Any]
+    method: str  # how the value was chosen (every record)
+    tpr: float  # calibrated records: the operating point on the calibration data
+    fpr: float
+    auroc: float
+    in_distribution: dict[str, Any]  # {"file": name, "n": sequences scored}
+    out_of_distribution: dict[str, int]  # OOD class -> sequences scored
+    data_sha256: dict[str, str]  # file name -> SHA-256 of each calibration file
+
+
+class DataRecord(TypedDict):
+    """Provenance of a labelled data set in ``meta["training"]``."""
+
+    file: str  # base name
+    sha256: str
+    sequences: int
+    families: int
+
+
+class TrainingRecord(TypedDict, total=False):
+    """``meta["training"]``: where the weights came from (made by :func:`deepmir_tools.training.train_bundle`)."""
+
+    train: DataRecord
+    validation: DataRecord | None  # None: held out from the training file (val_fraction) or none
+    val_fraction: float | None
+    test: DataRecord
+    seed: int
+    epochs: int
+    epochs_run: int
+    best_epoch: int
+    batch_size: int
+    learning_rate: float
+    class_weight: str
+    long_policy: str
+    augment_mutations: float
+    augment_flanks: int
+    background: list[dict[str, str]]  # [{"file", "sha256"}] of the outlier-exposure files
+    background_sequences: int
+    background_weight: float
+
+
+class SplitMetrics(TypedDict, total=False):
+    """``meta["metrics"][split]`` for split validation, test (deepmir-train) or calibration (deepmir-calibrate)."""
+
+    accuracy: float
+    macro_f1: float
+    n: int
+    auroc_per_ood: dict[str, float]
+
+
+@dataclass
+class BundleMeta:
+    """The ``meta`` JSON of a model bundle, typed.
+
+    Optional fields are ``None`` when the key is absent (bundles written by hand or by older versions);
+    keys this version does not know are kept in ``extra`` and written back as they were, so a
+    calibrated copy of a bundle loses nothing.
+    """
+
+    FORMAT: ClassVar[str] = FORMAT_NAME
+    VERSION: ClassVar[int] = FORMAT_VERSION
+
+    name: str
+    architecture: str  # one of models.ARCHITECTURES
+    hyperparameters: dict[str, Any]  # models.OneHotCNNParams / MatrixCNNParams as a dict
+    encoding: EncodingRecord
+    classes: list[tuple[str, str]]  # (family accession, name) per output unit
+    threshold: ThresholdRecord
+    description: str | None = None
+    training: TrainingRecord | None = None
+    metrics: dict[str, SplitMetrics] | None = None
+    weights_dtype: str | None = None  # float32 | float16 (set by save_model)
+    versions: dict[str, str] | None = None  # package, Python, TensorFlow, ... (set by save_model)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def decision(self) -> Decision:
+        """The accept/reject rule of the threshold record."""
+        return Decision.from_record(self.threshold, "model bundle")
+
+    @classmethod
+    def from_json(cls, meta: Mapping[str, Any], where: str = "model bundle") -> BundleMeta:
+        """The typed form of a ``meta`` object, checked (a malformed one is a ModelBundleError naming ``where``).
+
+        The format name and version are not kept: :func:`deepmir_tools.npzformat.parse_meta` checks them when
+        a file is read, and :meth:`to_json` writes the current ones.
+        """
+        _check_meta(where, meta)
+        known = [f.name for f in fields(cls) if f.name != "extra"]
+        values = {name: meta[name] for name in known if name in meta}
+        values["classes"] = [(accession, name) for accession, name in meta["classes"]]
+        extra = {key: value for key, value in meta.items() if key not in known and key not in _FORMAT_KEYS}
+        return cls(**values, extra=extra)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``meta`` object as written into the file, format name and version included."""
+        record: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name != "extra" and value is not None:
+                record[item.name] = value
+        record["classes"] = [list(entry) for entry in self.classes]
+        record.update(self.extra)
+        record.update(format=self.FORMAT, format_version=self.VERSION)
+        return record
+
+
+def _check_meta(path: str, meta: Mapping[str, Any]) -> None:
+    required = ("name", "architecture", "hyperparameters", "encoding", "classes", "threshold")
+    missing = [key for key in required if key not in meta]
+    if missing:
+        raise ModelBundleError(f"{path}: model bundle meta lacks {', '.join(missing)}")
+    if meta["architecture"] not in ARCHITECTURES:
+        raise ModelBundleError(f"{path}: unknown architecture {meta['architecture']!r}")
+    if not meta["classes"] or not all(isinstance(c, list) and len(c) == 2 for c in meta["classes"]):
+        raise ModelBundleError(f"{path}: malformed class list")
+    Decision.from_record(meta["threshold"], path)  # raises on a malformed record
+    encoding = meta["encoding"]
+    if not isinstance(encoding, dict) or encoding.get("encoding") not in ENCODINGS or not isinstance(
+        encoding.get("max_len"), int
+    ):
+        raise ModelBundleError(f"{path}: malformed encoding record")
+
+
+def paper_threshold() -> ThresholdRecord:
+    """The threshold record of a new model: the paper's 0.977 (Fig. 7, FPR 0.05 on Rfam-60)."""
+    return {"value": PAPER_THRESHOLD, "method": "paper default (Tang & Sun 2019, Fig. 7: FPR 0.05 on Rfam-60)"}
+
+
+def calibrated_threshold(decision: Decision, *, method: str, tpr: float, fpr: float, auroc: float,
+                         in_distribution: tuple[str, int], out_of_distribution: Mapping[str, int],
+                         data_sha256: Mapping[str, str]) -> ThresholdRecord:
+    """The threshold record of a calibrated rule: the rule's fields, its operating point (rounded to 6 decimals)
+    and the calibration data (``in_distribution``: file name and sequences scored)."""
+    file, count = in_distribution
+    return {
+        **decision.fields(),  # type: ignore[typeddict-item]
+        "method": method,
+        "tpr": round(tpr, 6),
+        "fpr": round(fpr, 6),
+        "auroc": round(auroc, 6),
+        "in_distribution": {"file": file, "n": count},
+        "out_of_distribution": dict(out_of_distribution),
+        "data_sha256": dict(data_sha256),
+    }
 
 
 @dataclass
@@ -42,35 +221,40 @@ class ModelBundle:
     """A loaded bundle: its metadata, weight arrays and (lazily) the Keras model."""
 
     path: str
-    meta: dict[str, Any]
+    info: BundleMeta
     weights: dict[str, list[np.ndarray]]
     sha256: str
     _model: Any = None
 
     @property
+    def meta(self) -> dict[str, Any]:
+        """The ``meta`` JSON as stored (a copy; :attr:`info` is the typed form)."""
+        return copy.deepcopy(self.info.to_json())
+
+    @property
     def name(self) -> str:
-        return self.meta.get("name", os.path.basename(self.path))
+        return self.info.name
 
     @property
     def classes(self) -> list[tuple[str, str]]:
-        return [(accession, name) for accession, name in self.meta["classes"]]
+        return list(self.info.classes)
 
     @property
-    def encoding(self) -> dict[str, Any]:
-        return self.meta["encoding"]
+    def encoding(self) -> EncodingRecord:
+        return self.info.encoding
 
     @property
     def decision(self) -> Decision:
         """The accept/reject rule the bundle was calibrated with (score, temperature, threshold, lengths)."""
-        return Decision.from_record(self.meta["threshold"], self.path)
+        return Decision.from_record(self.info.threshold, self.path)
 
     @property
     def architecture(self) -> str:
-        return self.meta["architecture"]
+        return self.info.architecture
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
-        return self.meta["hyperparameters"]
+        return self.info.hyperparameters
 
     def keras_model(self):
         """The rebuilt Keras model with this bundle's weights (built once)."""
@@ -111,29 +295,12 @@ def _group_weights(path: str, arrays: dict[str, np.ndarray]) -> dict[str, list[n
     return {layer: [items[i] for i in sorted(items)] for layer, items in layers.items()}
 
 
-def _check_meta(path: str, meta: dict[str, Any]) -> None:
-    required = ("name", "architecture", "hyperparameters", "encoding", "classes", "threshold")
-    missing = [key for key in required if key not in meta]
-    if missing:
-        raise ModelBundleError(f"{path}: model bundle meta lacks {', '.join(missing)}")
-    if meta["architecture"] not in ARCHITECTURES:
-        raise ModelBundleError(f"{path}: unknown architecture {meta['architecture']!r}")
-    if not meta["classes"] or not all(isinstance(c, list) and len(c) == 2 for c in meta["classes"]):
-        raise ModelBundleError(f"{path}: malformed class list")
-    Decision.from_record(meta["threshold"], path)  # raises on a malformed record
-    encoding = meta["encoding"]
-    if not isinstance(encoding, dict) or encoding.get("encoding") not in ENCODINGS or not isinstance(
-        encoding.get("max_len"), int
-    ):
-        raise ModelBundleError(f"{path}: malformed encoding record")
-
-
-def _check_class_count(path: str, meta: dict[str, Any], weights: dict[str, list[np.ndarray]]) -> None:
+def _check_output_units(path: str, meta: BundleMeta, weights: dict[str, list[np.ndarray]]) -> None:
     # caught here, with a message that says what is wrong, rather than as a weight-shape mismatch later
-    output = weights.get("softmax")
-    if output and output[-1].ndim == 1 and output[-1].shape[0] != len(meta["classes"]):
+    output = weights.get(OUTPUT_LAYER)
+    if output and output[-1].ndim == 1 and output[-1].shape[0] != len(meta.classes):
         raise ModelBundleError(
-            f"{path}: model bundle lists {len(meta['classes'])} classes but its output layer has "
+            f"{path}: model bundle lists {len(meta.classes)} classes but its output layer has "
             f"{output[-1].shape[0]} units"
         )
 
@@ -142,11 +309,10 @@ def load_bundle(name_or_path: str) -> ModelBundle:
     """Load and validate a bundle (a shipped model name or a path); weight shapes are checked lazily."""
     path = resolve_model(name_or_path)
     arrays = load_npz_arrays(path)
-    meta = parse_meta(path, arrays, FORMAT_NAME)
-    _check_meta(path, meta)
+    meta = BundleMeta.from_json(parse_meta(path, arrays, FORMAT_NAME), path)
     weights = _group_weights(path, arrays)
-    _check_class_count(path, meta, weights)
-    return ModelBundle(path=path, meta=meta, weights=weights, sha256=sha256_of_file(path))
+    _check_output_units(path, meta, weights)
+    return ModelBundle(path=path, info=meta, weights=weights, sha256=sha256_of_file(path))
 
 
 def _rebuild(bundle: ModelBundle):
@@ -202,32 +368,27 @@ def versions() -> dict[str, str]:
     return found
 
 
-def save_bundle(path: str, meta: dict[str, Any], weights: dict[str, np.ndarray]) -> None:
-    """Write a bundle atomically (``meta`` gets the format name and version added)."""
-    full = dict(meta, format=FORMAT_NAME, format_version=FORMAT_VERSION)
-    arrays = dict(weights, meta=np.array(json.dumps(full, sort_keys=True)))
+def save_bundle(path: str, meta: BundleMeta, weights: dict[str, np.ndarray]) -> None:
+    """Write a bundle atomically."""
+    arrays = dict(weights, meta=np.array(json.dumps(meta.to_json(), sort_keys=True)))
     with atomic_output(path, "wb") as handle:
         np.savez_compressed(handle, **arrays)
 
 
-def save_model(path: str, model, meta: dict[str, Any], float16: bool = False) -> None:
-    """Write a Keras model and its metadata as a bundle."""
-    meta = dict(meta, weights_dtype="float16" if float16 else "float32", versions=versions())
+def save_model(path: str, model, meta: BundleMeta | Mapping[str, Any], float16: bool = False) -> None:
+    """Write a Keras model and its metadata (a ``meta`` mapping is checked first) as a bundle; the weights'
+    dtype and the versions of the software are recorded."""
+    if not isinstance(meta, BundleMeta):
+        meta = BundleMeta.from_json(meta, path)
+    meta = replace(meta, weights_dtype="float16" if float16 else "float32", versions=versions())
     save_bundle(path, meta, weights_of(model, float16))
 
 
-def with_threshold(bundle: ModelBundle, threshold: dict[str, Any], path: str, extra: dict[str, Any] | None = None) -> None:
-    """Write a copy of ``bundle`` to ``path`` with a new threshold record (input left untouched)."""
-    meta = copy.deepcopy(bundle.meta)
-    meta["threshold"] = threshold
-    if extra:
-        meta.update(extra)
-    meta.pop("format", None)
-    meta.pop("format_version", None)
-    weights = {f"{_WEIGHT_PREFIX}{layer}:{i}": array for layer, arrays in bundle.weights.items() for i, array in enumerate(arrays)}
+def with_threshold(bundle: ModelBundle, threshold: ThresholdRecord, path: str,
+                   extra: Mapping[str, Any] | None = None) -> None:
+    """Write a copy of ``bundle`` to ``path`` with a new threshold record and the ``meta`` fields in ``extra``
+    replaced (e.g. ``metrics``); the input is left untouched."""
+    meta = BundleMeta.from_json({**bundle.info.to_json(), "threshold": threshold, **(extra or {})}, path)
+    weights = {f"{_WEIGHT_PREFIX}{layer}:{i}": array
+               for layer, arrays in bundle.weights.items() for i, array in enumerate(arrays)}
     save_bundle(path, meta, weights)
-
-
-def paper_threshold() -> dict[str, Any]:
-    """The default threshold record: the paper's 0.977 (Fig. 7, FPR 0.05 on Rfam-60)."""
-    return {"value": PAPER_THRESHOLD, "method": "paper default (Tang & Sun 2019, Fig. 7: FPR 0.05 on Rfam-60)"}

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .bundle import ModelBundle
+from .bundle import ModelBundle, ThresholdRecord, calibrated_threshold
 from .errors import DeepMirError
 from .labels import family_of, header_fields, split_class_entry
 from .metrics import (RocCurve, accuracy, fpr_at_tpr, macro_f1, per_class, roc_curve, threshold_at_fpr,
@@ -242,19 +242,18 @@ def confused_pairs(group: ScoredGroup, classes: list[tuple[str, str]], limit: in
     return [(f"{classes[t][0]} {classes[t][1]}", f"{classes[p][0]} {classes[p][1]}", c) for (t, p), c in ranked]
 
 
-def threshold_record(result: Calibration, in_path: str, ood_specs: list[str], target_fpr: float) -> dict[str, Any]:
-    """What the calibrated bundle records about its threshold and where it came from."""
+def threshold_record(result: Calibration, in_path: str, ood_specs: list[str], target_fpr: float) -> ThresholdRecord:
+    """What the calibrated bundle records about its threshold and where it came from
+    (:func:`deepmir_tools.bundle.calibrated_threshold` lays the record out)."""
     files = [in_path] + [parse_ood_spec(spec)[1] for spec in ood_specs]
-    return {
-        **result.decision.fields(),
-        "method": result.method if result.method != "target-fpr" else f"target FPR {target_fpr:g}",
-        "tpr": round(result.tpr, 6),
-        "fpr": round(result.fpr, 6),
-        "auroc": round(result.curve.auroc, 6),
-        "in_distribution": {"file": os.path.basename(in_path), "n": len(result.in_dist.ids)},
-        "out_of_distribution": {g.label: len(g.ids) for g in result.ood},
-        "data_sha256": {os.path.basename(p): sha256_of_file(p) for p in files},
-    }
+    return calibrated_threshold(
+        result.decision,
+        method=result.method if result.method != "target-fpr" else f"target FPR {target_fpr:g}",
+        tpr=result.tpr, fpr=result.fpr, auroc=result.curve.auroc,
+        in_distribution=(os.path.basename(in_path), len(result.in_dist.ids)),
+        out_of_distribution={g.label: len(g.ids) for g in result.ood},
+        data_sha256={os.path.basename(p): sha256_of_file(p) for p in files},
+    )
 
 
 def bundle_threshold_extra(bundle: ModelBundle, result: Calibration) -> dict[str, Any]:

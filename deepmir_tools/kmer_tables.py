@@ -31,6 +31,7 @@ import numpy as np
 
 from .encodings import base_indices
 from .errors import ModelBundleError
+from .models import HIDDEN_LAYER, ONEHOT_CNN, OUTPUT_LAYER, conv_layer, weight_shapes
 
 if TYPE_CHECKING:
     from .bundle import ModelBundle
@@ -85,18 +86,10 @@ def live_filters(weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return largest > 0
 
 
-def _expected_shapes(hyper: dict[str, Any], n_classes: int, features: int) -> dict[str, list[tuple[int, ...]]]:
-    filters, dense = int(hyper["filters"]), int(hyper["dense"])
-    shapes = {f"conv_k{k}": [(int(k), 4, filters), (filters,)] for k in hyper["kernel_sizes"]}
-    shapes["dense"] = [(features, dense), (dense,)]
-    shapes["softmax"] = [(dense, n_classes), (n_classes,)]
-    return shapes
-
-
 def check_weights(path: str, weights: dict[str, list[np.ndarray]], hyper: dict[str, Any], n_classes: int) -> None:
     """Refuse weights whose layers or shapes do not fit the one-hot CNN (no out-of-bounds look-ups later)."""
     try:
-        expected = _expected_shapes(hyper, n_classes, len(hyper["kernel_sizes"]) * int(hyper["filters"]))
+        expected = weight_shapes(ONEHOT_CNN, n_classes, hyper)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelBundleError(f"{path}: malformed one-hot CNN hyperparameters ({exc})") from None
     if set(weights) != set(expected):
@@ -115,7 +108,7 @@ class KmerTableModel:
         tables, starts, offsets, widths, first_chunk, feature_start, biases, kept = [], [], [], [], [0], [0], [], []
         position = 0
         for k in kernel_sizes:
-            kernel, bias = (np.asarray(a, dtype=np.float32) for a in weights[f"conv_k{k}"])
+            kernel, bias = (np.asarray(a, dtype=np.float32) for a in weights[conv_layer(k)])
             live = live_filters(kernel, bias)
             kept.append(live)
             for offset, width, table in chunk_tables(kernel[:, :, live]):
@@ -135,10 +128,10 @@ class KmerTableModel:
         self.first_chunk = np.asarray(first_chunk, dtype=np.int64)
         self.feature_start = np.asarray(feature_start, dtype=np.int64)
         self.bias = np.concatenate(biases).astype(np.float32)
-        dense, dense_bias = (np.asarray(a, dtype=np.float32) for a in weights["dense"])
+        dense, dense_bias = (np.asarray(a, dtype=np.float32) for a in weights[HIDDEN_LAYER])
         self.dense = np.ascontiguousarray(dense[np.concatenate(kept)])  # rows of left-out filters multiply 0
         self.dense_bias = dense_bias
-        self.output, self.output_bias = (np.asarray(a, dtype=np.float32) for a in weights["softmax"])
+        self.output, self.output_bias = (np.asarray(a, dtype=np.float32) for a in weights[OUTPUT_LAYER])
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle) -> KmerTableModel:

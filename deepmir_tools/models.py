@@ -16,6 +16,26 @@ ONEHOT_CNN = "onehot-cnn"
 MATRIX_CNN = "matrix-cnn"
 ARCHITECTURES = (ONEHOT_CNN, MATRIX_CNN)
 
+# Names of the layers that hold weights. Bundles store weights by layer name (``w:<layer>:<i>``) and the
+# k-mer table scorer reads them by name, so every name is spelt here only (see :func:`weight_shapes`).
+OUTPUT_LAYER = "softmax"  # the last Dense layer, both architectures: logits = its input x kernel + bias
+HIDDEN_LAYER = "dense"  # the one-hot CNN's dense layer (input of the output layer)
+
+
+def conv_layer(kernel_size: int) -> str:
+    """Name of the one-hot CNN's Conv1D layer of width ``kernel_size``."""
+    return f"conv_k{kernel_size}"
+
+
+def matrix_conv_layer(index: int) -> str:
+    """Name of the matrix CNN's ``index``-th (1-based) Conv2D layer."""
+    return f"conv{index}"
+
+
+def matrix_dense_layer(index: int) -> str:
+    """Name of the matrix CNN's ``index``-th (1-based) hidden Dense layer."""
+    return f"dense{index}"
+
 
 @dataclass
 class OneHotCNNParams:
@@ -109,13 +129,13 @@ def build_onehot_cnn(n_classes: int, params: dict[str, Any]):
     p = OneHotCNNParams(**params)
     inputs = keras.Input(shape=(None, 4), name="sequence")
     pooled = [
-        layers.GlobalMaxPooling1D(name=f"pool_k{k}")(layers.Conv1D(p.filters, k, activation="relu", name=f"conv_k{k}")(inputs))
+        layers.GlobalMaxPooling1D(name=f"pool_k{k}")(layers.Conv1D(p.filters, k, activation="relu", name=conv_layer(k))(inputs))
         for k in p.kernel_sizes
     ]
     x = layers.Concatenate(name="concat")(pooled) if len(pooled) > 1 else pooled[0]
     x = layers.Dropout(p.dropout, name="dropout")(x)
-    x = layers.Dense(p.dense, activation="relu", name="dense")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="softmax", dtype="float32")(x)
+    x = layers.Dense(p.dense, activation="relu", name=HIDDEN_LAYER)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name=OUTPUT_LAYER, dtype="float32")(x)
     return keras.Model(inputs, outputs, name=ONEHOT_CNN)
 
 
@@ -128,13 +148,13 @@ def build_matrix_cnn(n_classes: int, params: dict[str, Any], max_len: int, chann
     inputs = keras.Input(shape=(max_len, max_len, channels), name="matrix")
     x = inputs
     for index, filters in enumerate(p.conv_filters, start=1):
-        x = layers.Conv2D(filters, p.kernel_size, activation="relu", name=f"conv{index}")(x)
+        x = layers.Conv2D(filters, p.kernel_size, activation="relu", name=matrix_conv_layer(index))(x)
         x = layers.MaxPooling2D(p.pool_size, name=f"pool{index}")(x)
     x = layers.Flatten(name="flatten")(x)
     for index, units in enumerate(p.dense_units, start=1):
-        x = layers.Dense(units, activation="relu", name=f"dense{index}")(x)
+        x = layers.Dense(units, activation="relu", name=matrix_dense_layer(index))(x)
         x = layers.Dropout(p.dropout, name=f"dropout{index}")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="softmax", dtype="float32")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name=OUTPUT_LAYER, dtype="float32")(x)
     return keras.Model(inputs, outputs, name=MATRIX_CNN)
 
 
@@ -145,6 +165,49 @@ def build_model(architecture: str, n_classes: int, params: dict[str, Any], encod
     if architecture == MATRIX_CNN:
         return build_matrix_cnn(n_classes, params, max_len, input_channels(encoding))
     raise ValueError(f"unknown architecture {architecture!r}")
+
+
+Shapes = dict[str, list[tuple[int, ...]]]
+
+
+def weight_shapes(architecture: str, n_classes: int, params: dict[str, Any], encoding: str = "onehot",
+                  max_len: int = 200) -> Shapes:
+    """The layers with weights of the network :func:`build_model` builds, in model order, and the shapes of
+    each layer's weight arrays (kernel, bias), computed from the hyperparameters without building anything.
+
+    This is the contract between the Keras model, the bundle's ``w:<layer>:<i>`` arrays and the k-mer table
+    scorer. Only the hyperparameters that shape weights are read (dropout is not), as they are stored;
+    missing or malformed ones raise KeyError, TypeError or ValueError.
+    """
+    if architecture == ONEHOT_CNN:
+        return _onehot_shapes(n_classes, params)
+    if architecture == MATRIX_CNN:
+        return _matrix_shapes(n_classes, params, max_len, input_channels(encoding))
+    raise ValueError(f"unknown architecture {architecture!r}")
+
+
+def _onehot_shapes(n_classes: int, params: dict[str, Any]) -> Shapes:
+    filters, dense = int(params["filters"]), int(params["dense"])
+    shapes = {conv_layer(k): [(int(k), 4, filters), (filters,)] for k in params["kernel_sizes"]}
+    features = len(params["kernel_sizes"]) * filters  # the pooled filters of every width, concatenated
+    shapes[HIDDEN_LAYER] = [(features, dense), (dense,)]
+    shapes[OUTPUT_LAYER] = [(dense, n_classes), (n_classes,)]
+    return shapes
+
+
+def _matrix_shapes(n_classes: int, params: dict[str, Any], max_len: int, channels: int) -> Shapes:
+    kernel, pool = int(params["kernel_size"]), int(params["pool_size"])
+    shapes: Shapes = {}
+    side, depth = int(max_len), channels
+    for index, filters in enumerate(params["conv_filters"], start=1):
+        shapes[matrix_conv_layer(index)] = [(kernel, kernel, depth, int(filters)), (int(filters),)]
+        side, depth = (side - kernel + 1) // pool, int(filters)  # "valid" convolution, then pooling that drops the rest
+    width = side * side * depth  # flattened
+    for index, units in enumerate(params["dense_units"], start=1):
+        shapes[matrix_dense_layer(index)] = [(width, int(units)), (int(units),)]
+        width = int(units)
+    shapes[OUTPUT_LAYER] = [(width, n_classes), (n_classes,)]
+    return shapes
 
 
 def largest_kernel(architecture: str, params: dict[str, Any]) -> int:

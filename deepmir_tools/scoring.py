@@ -19,7 +19,7 @@ import numpy as np
 from .bundle import ModelBundle
 from .encodings import encode, model_input, one_hot
 from .kmer_tables import KmerTableModel, tokens_and_lengths, tokens_from_onehot
-from .models import ONEHOT_CNN, configure_tensorflow, largest_kernel
+from .models import ONEHOT_CNN, OUTPUT_LAYER, configure_tensorflow, largest_kernel
 
 PAD_MULTIPLE = 8  # round padded lengths up to limit the number of distinct input shapes (Keras path)
 TABLE_ROWS = 2048  # sequences per call into the table model (its cost does not depend on padding)
@@ -126,7 +126,7 @@ def _compiled_logits(model):
     import keras
     import tensorflow as tf
 
-    output_layer = model.get_layer("softmax")
+    output_layer = model.get_layer(OUTPUT_LAYER)
     features = keras.Model(model.inputs, output_layer.input)
     kernel, bias = output_layer.get_weights()
 

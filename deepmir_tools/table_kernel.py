@@ -1,6 +1,9 @@
 """The numba loops behind :class:`deepmir_tools.kmer_tables.KmerTableModel` (imported on first use):
 the look-ups and max pooling, and the dense layers.
 
+The loops import nothing from the package but :mod:`deepmir_tools.cache`: the table layout (chunk
+offsets and widths) comes in as arrays, so :mod:`deepmir_tools.kmer_tables` alone depends on this module.
+
 Compiled on first call (a few seconds each) and cached on disk in the per-user folder of
 :mod:`deepmir_tools.cache` (never in the installed package); where that folder is not writable
 they compile once per process.
@@ -17,8 +20,6 @@ cache.prepare_numba()  # before numba is imported: it reads NUMBA_CACHE_DIR then
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .kmer_tables import CHUNK  # noqa: E402
-
 # block of dense_rows: each weight row is read once per block of rows, and the block's sums (4 x 4 KB) stay in the
 # L1 cache; of 2-16 rows x 256-1024 columns measured on the shipped hairpin model, about the fastest
 DENSE_ROWS = 4
@@ -30,9 +31,13 @@ def _pool_rows(tokens, lengths, padded_to, kernel_sizes, first_chunk, feature_st
     """Per row, the max over its windows of the summed chunk-table rows, then ReLU(max + bias)."""
     rows, width = tokens.shape
     out = np.empty((rows, feature_start[-1]), np.float32)
+    # the widest chunk, read off the table layout (not imported from kmer_tables, which imports this module)
+    widest = 0
+    for chunk in range(len(chunk_width)):
+        widest = max(widest, chunk_width[chunk])
     for row in numba.prange(rows):
-        codes = np.zeros((CHUNK + 1, width), np.int64)  # codes[w, p]: base-5 code of tokens p .. p+w-1
-        for w in range(1, CHUNK + 1):
+        codes = np.zeros((widest + 1, width), np.int64)  # codes[w, p]: base-5 code of tokens p .. p+w-1
+        for w in range(1, widest + 1):
             for p in range(width - w + 1):
                 code = 0
                 for j in range(w):

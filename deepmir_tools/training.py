@@ -1,21 +1,33 @@
-"""Training the CNNs: batching, class weights, early stopping, logs, determinism."""
+"""Training the CNNs: batching, class weights, early stopping, logs, determinism, and the bundle they make.
+
+:func:`train_bundle` is what deepmir-train runs: labelled files in, a trained model and its
+:class:`~deepmir_tools.bundle.BundleMeta` out (the CLI only parses options and writes files).
+:func:`train_model` trains on encoded sets already in memory.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .atomic import atomic_output
+from .bundle import BundleMeta, DataRecord, SplitMetrics, TrainingRecord, paper_threshold
+from .encoded_input import EncodeOptions, encode_records
 from .errors import DeepMirError
 from .labels import split_class_entry
-from .models import ONEHOT_CNN, architecture_for, build_model, configure_tensorflow, largest_kernel
-from .npzformat import EncodedSet
+from .metrics import accuracy, macro_f1
+from .models import (ONEHOT_CNN, MatrixCNNParams, OneHotCNNParams, architecture_for, build_model,
+                     configure_tensorflow, largest_kernel)
+from .npzformat import EncodedSet, read_encoded, sha256_of_file
 from .encodings import model_input
 from .scoring import padded_length
+from .seqio import read_records
 
 
 @dataclass
@@ -46,6 +58,181 @@ class TrainResult:
     history: list[dict[str, float]]
     best_epoch: int
     seconds: float
+
+
+@dataclass
+class BundleOptions:
+    """What :func:`train_bundle` makes a model of: the data files, how FASTA/FASTQ input is encoded, the two
+    networks' hyperparameters (the training data's encoding picks one) and the fit (defaults: the paper's)."""
+
+    train: str  # labelled FASTA/FASTQ ('family=ACC name=NAME' headers) or an encoded NPZ with labels
+    name: str  # model name stored in the bundle
+    description: str = ""
+    validation: str | None = None  # validation file for early stopping (labelled FASTA/FASTQ or NPZ)
+    val_fraction: float = 0.1  # held out of each family for validation when there is no validation file
+    test: str | None = None  # held-out test file: its accuracy and macro F1 go into the bundle
+    background: list[str] = field(default_factory=list)  # outlier-exposure files (FASTA/FASTQ, labels ignored)
+    encode: EncodeOptions = field(default_factory=EncodeOptions)  # for FASTA/FASTQ; a training NPZ brings its own
+    onehot: OneHotCNNParams = field(default_factory=OneHotCNNParams)
+    matrix: MatrixCNNParams = field(default_factory=MatrixCNNParams)
+    fit: TrainOptions = field(default_factory=TrainOptions)  # its hyperparameters are set from onehot/matrix
+
+
+@dataclass
+class TrainedBundle:
+    """A trained Keras model with its bundle metadata (write both with :func:`deepmir_tools.bundle.save_model`)."""
+
+    model: Any
+    meta: BundleMeta
+    result: TrainResult
+
+
+def _silent(message: str) -> None:
+    """The default ``notify`` of :func:`train_bundle`: say nothing."""
+
+
+def train_bundle(options: BundleOptions, notify: Callable[[str], None] = _silent) -> TrainedBundle:
+    """Load and encode the data files, train, and evaluate on the validation and test sets.
+
+    ``notify`` gets one line per event worth telling a user (sequences skipped as too long, the set sizes).
+    """
+    train = load_labelled(options.train, options.encode, notify)
+    encode = encoding_of(train, options.encode)  # a training NPZ's own settings apply to the other files
+    if options.validation:
+        validation = align_classes(load_labelled(options.validation, encode, notify, train.encoding), train.classes,
+                                   options.validation)
+    elif options.val_fraction > 0:
+        keep, held = stratified_holdout(train.labels, options.val_fraction, options.fit.seed)
+        train, validation = subset(train, keep), subset(train, held)
+    else:
+        validation = None
+    background = load_background(options.background, encode, notify)
+    notify(f"{len(train.ids)} training sequences, {len(train.classes)} families, "
+           f"{0 if validation is None else len(validation.ids)} validation"
+           + (f", {len(background.ids)} background" if background is not None else ""))
+    architecture = architecture_for(train.encoding)
+    fit = replace(options.fit, hyperparameters=asdict(options.onehot if architecture == ONEHOT_CNN else options.matrix))
+    result = train_model(train, validation, fit, background)
+    meta = BundleMeta(
+        name=options.name, description=options.description, architecture=architecture,
+        hyperparameters=fit.hyperparameters,
+        encoding={"encoding": train.encoding, "max_len": int(train.meta["max_len"]),
+                  "threshold_T": float(train.meta["threshold_T"]), "ordered": bool(train.meta["ordered_pairs"])},
+        classes=[split_class_entry(entry) for entry in train.classes], threshold=paper_threshold(),
+        training=training_record(options, fit, result, train, validation, background), metrics={},
+    )
+    kernel = largest_kernel(architecture, fit.hyperparameters)
+    if validation is not None and len(validation.ids):
+        meta.metrics["validation"] = evaluate(result.model, validation, kernel)
+    if options.test:
+        test = align_known_classes(load_labelled(options.test, encode, notify, train.encoding), train.classes)
+        meta.metrics["test"] = evaluate(result.model, test, kernel)
+        meta.training["test"] = data_record(options.test, test)
+    return TrainedBundle(result.model, meta, result)
+
+
+def load_labelled(path: str, encode: EncodeOptions, notify: Callable[[str], None] = _silent,
+                  expected_encoding: str | None = None) -> EncodedSet:
+    """A labelled training/validation/test set from NPZ or labelled FASTA/FASTQ (encoded on the fly)."""
+    if path.endswith(".npz"):
+        data = read_encoded(path)
+        if expected_encoding and data.encoding != expected_encoding:
+            raise DeepMirError(f"{path}: encoded as {data.encoding}, but the training set is {expected_encoding}")
+    else:
+        data, skipped = encode_records(read_records(path), path, replace(encode, labels="require"))
+        if skipped:
+            notify(f"{path}: skipped {skipped} sequence(s) longer than {encode.max_len} nt")
+    if data.labels is None:
+        raise DeepMirError(f"{path}: sequences carry no family labels (need 'family=ACC name=NAME' headers)")
+    return data
+
+
+def load_background(paths: Sequence[str], encode: EncodeOptions,
+                    notify: Callable[[str], None] = _silent) -> EncodedSet | None:
+    """Background (non-miRNA) sequences, encoded like the training set; family labels are ignored."""
+    if not paths:
+        return None
+    parts = []
+    for path in paths:
+        data, skipped = encode_records(read_records(path), path, replace(encode, labels="ignore"))
+        if skipped:
+            notify(f"{path}: skipped {skipped} background sequence(s) longer than {encode.max_len} nt")
+        if not len(data.ids):
+            raise DeepMirError(f"{path}: no background sequences left to train on")
+        parts.append(data)
+    first = parts[0]
+    return EncodedSet(np.concatenate([p.x for p in parts]), np.concatenate([p.ids for p in parts]),
+                      np.concatenate([p.lengths for p in parts]), first.meta)
+
+
+def encoding_of(data: EncodedSet, encode: EncodeOptions) -> EncodeOptions:
+    """``encode`` with the encoding settings ``data`` was encoded with (validation, test and background files
+    must be encoded like the training set, which may be an NPZ made with other settings)."""
+    meta = data.meta
+    return replace(encode, encoding=meta["encoding"], max_len=int(meta["max_len"]),
+                   threshold=float(meta["threshold_T"]), ordered=bool(meta["ordered_pairs"]))
+
+
+def align_known_classes(data: EncodedSet, classes: np.ndarray) -> EncodedSet:
+    """Keep the sequences whose family the model knows (a test set may hold others); re-index their labels."""
+    known = {split_class_entry(entry)[0] for entry in classes}
+    rows = np.array([i for i, label in enumerate(data.labels) if split_class_entry(data.classes[label])[0] in known],
+                    dtype=np.int64)
+    return align_classes(subset(data, rows), classes, "test")
+
+
+def evaluate(model, data: EncodedSet, kernel: int, batch_size: int = 256) -> SplitMetrics:
+    """Accuracy and macro F1 of a trained model on a labelled set (closed set: the top family, no rejection);
+    ``kernel``: the widest convolution (one-hot input is padded at least that much)."""
+    predictions = []
+    for start in range(0, len(data.ids), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(data.ids)))
+        predictions.append(np.argmax(model(_batch_inputs(data, rows, kernel), training=False), axis=1))
+    predicted = np.concatenate(predictions) if predictions else np.zeros(0, dtype=int)
+    return {"accuracy": accuracy(data.labels, predicted),
+            "macro_f1": macro_f1(data.labels, predicted, len(data.classes)), "n": int(len(data.ids))}
+
+
+def data_record(path: str | None, data: EncodedSet | None) -> DataRecord | None:
+    """Provenance of a labelled set (None without a file: no set, or one held out of the training file)."""
+    if not path or data is None:
+        return None
+    return {"file": os.path.basename(path), "sha256": sha256_of_file(path), "sequences": int(len(data.ids)),
+            "families": int(len(np.unique(data.labels)))}
+
+
+def training_record(options: BundleOptions, fit: TrainOptions, result: TrainResult, train: EncodedSet,
+                    validation: EncodedSet | None, background: EncodedSet | None) -> TrainingRecord:
+    """How the model was trained (``meta["training"]``); ``train``: the set trained on, after any hold-out."""
+    record: TrainingRecord = {
+        "train": data_record(options.train, train), "validation": data_record(options.validation, validation),
+        "val_fraction": None if options.validation else options.val_fraction, "seed": fit.seed, "epochs": fit.epochs,
+        "epochs_run": len(result.history), "best_epoch": result.best_epoch, "batch_size": fit.batch_size,
+        "learning_rate": fit.learning_rate, "class_weight": fit.class_weight,
+        "long_policy": options.encode.long_policy, "augment_mutations": fit.augment_mutations,
+        "augment_flanks": fit.augment_flanks,
+    }
+    if background is not None:
+        record["background"] = [{"file": os.path.basename(path), "sha256": sha256_of_file(path)}
+                                for path in options.background]
+        record["background_sequences"] = int(len(background.ids))
+        record["background_weight"] = fit.background_weight
+    return record
+
+
+LOG_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+
+
+def write_training_log(path: str, history: list[dict[str, float]]) -> None:
+    """The training log TSV: one row per epoch (:data:`LOG_COLUMNS`), written atomically."""
+    with atomic_output(path) as handle:
+        handle.write("\t".join(LOG_COLUMNS) + "\n")
+        for row in history:
+            handle.write("\t".join(_log_value(row[c]) for c in LOG_COLUMNS) + "\n")
+
+
+def _log_value(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e9 else f"{value:.6g}"
 
 
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -149,3 +149,64 @@ def test_weights_of_another_shape_are_refused_before_any_look_up(tiny_bundle):
     missing = {k: v for k, v in tiny_bundle.weights.items() if k != "dense"}
     with pytest.raises(ModelBundleError, match="do not match the architecture"):
         check_weights("tiny", missing, hyper, classes)
+
+
+def test_the_tables_check_weights_against_the_models_layer_contract(tiny_bundle):
+    """check_weights accepts exactly the layers and shapes models.weight_shapes gives for the bundle."""
+    from deepmir_tools.models import ONEHOT_CNN, weight_shapes
+
+    hyper, classes = tiny_bundle.hyperparameters, len(tiny_bundle.classes)
+    shapes = weight_shapes(ONEHOT_CNN, classes, hyper)
+    assert {layer: [a.shape for a in arrays] for layer, arrays in tiny_bundle.weights.items()} == shapes
+    fake = {layer: [np.zeros(shape, np.float32) for shape in layer_shapes] for layer, layer_shapes in shapes.items()}
+    check_weights("fake", fake, hyper, classes)
+    KmerTableModel(fake, hyper["kernel_sizes"])  # every layer it reads is one of them
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Module -> package modules it imports, at the top or inside functions (those run too, just later)."""
+    import ast
+    from pathlib import Path
+
+    import deepmir_tools
+
+    root = Path(deepmir_tools.__file__).parent
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(package[: len(package) - node.level + 1] + [node.module or ""] if node.level
+                                else [node.module or ""]).rstrip(".")
+                # "from pkg import module" imports that module; "from module import name" the module itself
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                           for alias in node.names]
+            else:
+                continue
+            graph[name].update(t for t in targets if t in modules and t != name)
+    return graph
+
+
+def test_no_import_cycles_in_the_package():
+    """kmer_tables and table_kernel used to import each other; no module may reach itself through its imports."""
+    graph = _package_imports()
+    assert graph["deepmir_tools.table_kernel"] <= {"deepmir_tools.cache"}
+    assert "deepmir_tools.table_kernel" in graph["deepmir_tools.kmer_tables"]
+
+    def reaches(start: str) -> set[str]:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            module = todo.pop()
+            if module not in seen:
+                seen.add(module)
+                todo.extend(graph[module])
+        return seen
+
+    cyclic = sorted(module for module in graph if module in reaches(module))
+    assert cyclic == []

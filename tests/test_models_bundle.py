@@ -256,3 +256,79 @@ def test_model_file_is_only_read(tmp_path, tiny_model):
     bundle = load_bundle(str(copy))
     bundle.keras_model()
     assert copy.stat().st_mtime_ns == stamp and bundle.sha256 == hashlib.sha256(copy.read_bytes()).hexdigest()
+
+
+# --- the typed meta (bundle.BundleMeta) and the layer contract (models.weight_shapes) ----------------------
+
+
+@pytest.mark.parametrize("source", ["hairpin", "mature", "tiny"])
+def test_bundle_meta_round_trips_the_stored_json(source, tiny_model):
+    """from_json -> to_json gives back the stored object key for key (format name and version included)."""
+    from deepmir_tools.bundle import BundleMeta, shipped_model_path
+
+    path = tiny_model if source == "tiny" else Path(shipped_model_path(source))
+    stored = bundle_meta(path)
+    meta = BundleMeta.from_json(stored, str(path))
+    assert meta.to_json() == stored
+    assert json.dumps(meta.to_json(), sort_keys=True) == str(bundle_arrays(path)["meta"])  # the bytes written
+    assert meta.classes[0] == tuple(stored["classes"][0]) and meta.decision == load_bundle(str(path)).decision
+
+
+def test_bundle_meta_keeps_unknown_keys_and_leaves_absent_ones_absent(tiny_model):
+    from deepmir_tools.bundle import BundleMeta
+
+    stored = bundle_meta(tiny_model)
+    for key in ("description", "training", "metrics", "weights_dtype", "versions"):
+        del stored[key]
+    stored["future_field"] = {"kept": [1, 2]}
+    meta = BundleMeta.from_json(stored)
+    assert meta.description is None and meta.training is None and meta.extra == {"future_field": {"kept": [1, 2]}}
+    assert meta.to_json() == stored
+
+
+def test_saved_meta_is_checked_first(tmp_path, tiny_bundle):
+    meta = {key: value for key, value in tiny_bundle.meta.items() if key != "architecture"}
+    with pytest.raises(ModelBundleError, match="model bundle meta lacks architecture"):
+        save_model(str(tmp_path / "m.npz"), tiny_bundle.keras_model(), meta)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_calibrated_copy_keeps_every_other_meta_field(tmp_path, tiny_model, tiny_bundle):
+    from deepmir_tools.bundle import calibrated_threshold, with_threshold
+    from deepmir_tools.decision import Decision
+
+    record = calibrated_threshold(Decision(0.5, "energy", 2.0, 16, 40), method="max-f", tpr=0.91234567, fpr=0.1,
+                                  auroc=0.95, in_distribution=("in.fa", 12), out_of_distribution={"tRNA": 3},
+                                  data_sha256={"in.fa": "0" * 64})
+    assert record == {"value": 0.5, "score": "energy", "temperature": 2.0, "min_length": 16, "max_length": 40,
+                      "method": "max-f", "tpr": 0.912346, "fpr": 0.1, "auroc": 0.95,
+                      "in_distribution": {"file": "in.fa", "n": 12}, "out_of_distribution": {"tRNA": 3},
+                      "data_sha256": {"in.fa": "0" * 64}}
+    with_threshold(tiny_bundle, record, str(tmp_path / "c.npz"), {"metrics": {"calibration": {"n": 12}}})
+    before, after = bundle_meta(tiny_model), bundle_meta(tmp_path / "c.npz")
+    assert after == dict(before, threshold=record, metrics={"calibration": {"n": 12}})
+    assert load_bundle(str(tmp_path / "c.npz")).decision == Decision(0.5, "energy", 2.0, 16, 40)
+    assert bundle_meta(tiny_model) == before  # the input is only read
+
+
+ARCHITECTURE_CASES = [
+    ("onehot-cnn", "onehot", 200, {"kernel_sizes": [2, 5, 16], "filters": 3, "dense": 7, "dropout": 0.5}),
+    ("matrix-cnn", "pair", 40, {"conv_filters": [4, 6], "kernel_size": 3, "pool_size": 2, "dense_units": [9, 5],
+                                "dropout": 0.5}),
+    ("matrix-cnn", "mixed", 33, {"conv_filters": [2], "kernel_size": 2, "pool_size": 3, "dense_units": [4],
+                                 "dropout": 0.5}),
+]
+
+
+@pytest.mark.parametrize("architecture, encoding, max_len, params", ARCHITECTURE_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in ARCHITECTURE_CASES])
+def test_weight_shapes_name_the_layers_keras_builds(architecture, encoding, max_len, params):
+    """models.weight_shapes (what the table scorer and the bundle rely on) is the network models.build_model builds."""
+    from deepmir_tools.models import OUTPUT_LAYER, build_model, configure_tensorflow, weight_shapes
+
+    configure_tensorflow(deterministic=False)
+    model = build_model(architecture, 4, params, encoding, max_len)
+    built = {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers if layer.weights}
+    shapes = weight_shapes(architecture, 4, params, encoding, max_len)
+    assert list(shapes.items()) == list(built.items())  # same layers, in model order, same shapes
+    assert list(shapes)[-1] == OUTPUT_LAYER == model.layers[-1].name

@@ -333,3 +333,49 @@ def test_background_errors_are_one_line(run_main, tmp_path):
     result = run_main("deepmir-train", TRAIN_FA, "-o", tmp_path / "m.npz", *ARCH, "--background", BACKGROUND_FA,
                       "--background-weight", "0")
     assert result.code != 0 and "--background-weight" in result.err
+
+
+# ------------------------------------------------------------------ the library behind deepmir-train
+def test_cli_options_default_to_the_library_dataclasses():
+    """deepmir-train repeats no default: unset options are the dataclasses' own (threads: the CLI's 1)."""
+    from dataclasses import replace
+
+    from deepmir_tools.cli.train import build_parser, bundle_options
+    from deepmir_tools.encoded_input import EncodeOptions
+    from deepmir_tools.models import MatrixCNNParams, OneHotCNNParams
+    from deepmir_tools.training import BundleOptions, TrainOptions
+
+    options = bundle_options(build_parser().parse_args(["in.fa", "-o", "out/my-model.npz"]))
+    assert options == BundleOptions(train="in.fa", name="my-model", encode=EncodeOptions(progress=True),
+                                    fit=replace(TrainOptions(), threads=1))
+    assert options.onehot == OneHotCNNParams() and options.matrix == MatrixCNNParams()
+    dropout = bundle_options(build_parser().parse_args(["in.fa", "-o", "m.npz", "--dropout", "0.25"]))
+    assert dropout.onehot.dropout == dropout.matrix.dropout == 0.25
+
+
+def test_train_bundle_makes_the_bundle_deepmir_train_writes(runs, tmp_path):
+    """The library call with the options of the 'seed8' command line: the same bundle, byte for byte."""
+    from deepmir_tools.models import OneHotCNNParams
+    from deepmir_tools.training import BundleOptions, TrainOptions, train_bundle
+
+    options = BundleOptions(train=str(TRAIN_FA), name="seed8", val_fraction=0.0,  # a float, as parsed: 0.0 in the JSON
+                            encode=EncodeOptions(threads=1),
+                            onehot=OneHotCNNParams(kernel_sizes=KERNELS, filters=8, dense=16),
+                            fit=TrainOptions(epochs=2, seed=8, threads=1, progress=False))
+    messages: list[str] = []
+    trained = train_bundle(options, messages.append)
+    assert messages == ["200 training sequences, 5 families, 0 validation"]
+    assert trained.meta.hyperparameters == {"kernel_sizes": KERNELS, "filters": 8, "dense": 16, "dropout": 0.7}
+    assert trained.meta.metrics == {} and trained.meta.training["epochs_run"] == len(trained.result.history) == 2
+    save_model(str(tmp_path / "seed8.npz"), trained.model, trained.meta)
+    assert (tmp_path / "seed8.npz").read_bytes() == (runs["tmp"] / "seed8.npz").read_bytes()
+
+
+def test_evaluate_is_the_accuracy_of_the_top_family(runs):
+    from deepmir_tools.training import evaluate
+
+    data, model = runs["data"], runs["library"].model
+    result = evaluate(model, data, max(KERNELS), batch_size=64)  # several batches, the last one short
+    predicted = padded_softmax(model, [s for _, s in read_fasta(TRAIN_FA)]).argmax(axis=1)
+    assert result["n"] == 200 and result["accuracy"] == pytest.approx(np.mean(predicted == data.labels))
+    assert set(result) == {"accuracy", "macro_f1", "n"} and 0 <= result["macro_f1"] <= 1

@@ -1,19 +1,20 @@
-"""deepmir-train: train a CNN on labelled sequences and save a model bundle."""
+"""deepmir-train: train a CNN on labelled sequences and save a model bundle.
+
+The command only wires: its options become a :class:`~deepmir_tools.training.BundleOptions`,
+:func:`~deepmir_tools.training.train_bundle` does the work, and the bundle, log and curve are written here.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Sequence
+from typing import Sequence
 
-import numpy as np
-
-from ..encoded_input import encode_records
+from ..atomic import check_writable
+from ..bundle import save_model
 from ..errors import DeepMirError
 from ..models import MatrixCNNParams, OneHotCNNParams
-from ..npzformat import EncodedSet, read_encoded, sha256_of_file
-from ..seqio import read_records
-from ..training import TrainOptions
+from ..training import BundleOptions, TrainOptions, train_bundle, write_training_log
 from .common import add_threads, make_parser, positive_int, probability, run, say
 from .encode import add_encoding_options, encode_options
 
@@ -49,10 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, help="model bundle to write (.npz)")
     data = parser.add_argument_group("data")
     data.add_argument("--validation", help="validation set (labelled FASTA or NPZ) for early stopping")
-    data.add_argument("--val-fraction", type=probability, default=0.1, help="held out per family when no --validation")
+    data.add_argument("--val-fraction", type=probability, default=BundleOptions.val_fraction,
+                      help="held out per family when no --validation")
     data.add_argument("--test", help="held-out test set: accuracy and macro F1 are written into the bundle")
     data.add_argument("--name", help="model name stored in the bundle (default: output file name)")
-    data.add_argument("--description", default="", help="free text stored in the bundle (data release, purpose)")
+    data.add_argument("--description", default=BundleOptions.description,
+                      help="free text stored in the bundle (data release, purpose)")
     fit = parser.add_argument_group("training")
     fit.add_argument("--epochs", type=positive_int, default=_FIT.epochs, help="most epochs (passes over the training set)")
     fit.add_argument("--patience", type=int, default=_FIT.patience, help="early-stopping patience in epochs (0 = off)")
@@ -98,192 +101,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
-    if args.encoding == "onehot":
-        dropout = _ONEHOT.dropout if args.dropout is None else args.dropout
-        return {"kernel_sizes": args.kernel_sizes, "filters": args.filters, "dense": args.dense, "dropout": dropout}
-    dropout = _MATRIX.dropout if args.dropout is None else args.dropout
-    return {"conv_filters": args.conv_filters, "kernel_size": args.conv_kernel, "pool_size": _MATRIX.pool_size,
-            "dense_units": args.dense_units, "dropout": dropout}
-
-
-def load_labelled(path: str, args: argparse.Namespace, expected_encoding: str | None = None) -> EncodedSet:
-    """A labelled training/validation/test set from NPZ or labelled FASTA (encoded on the fly)."""
-    if path.endswith(".npz"):
-        data = read_encoded(path)
-        if expected_encoding and data.encoding != expected_encoding:
-            raise DeepMirError(f"{path}: encoded as {data.encoding}, but the training set is {expected_encoding}")
-    else:
-        options = encode_options(args)
-        options.labels = "require"
-        data, skipped = encode_records(read_records(path), path, options)
-        if skipped:
-            say(args, f"{PROG}: {path}: skipped {skipped} sequence(s) longer than {args.max_len} nt")
-    if data.labels is None:
-        raise DeepMirError(f"{path}: sequences carry no family labels (need 'family=ACC name=NAME' headers)")
-    return data
-
-
-def load_background(paths: Sequence[str], args: argparse.Namespace) -> EncodedSet | None:
-    """Background (non-miRNA) sequences, encoded like the training set; family labels are ignored."""
-    if not paths:
-        return None
-    options = encode_options(args)
-    options.labels = "ignore"
-    parts = []
-    for path in paths:
-        data, skipped = encode_records(read_records(path), path, options)
-        if skipped:
-            say(args, f"{PROG}: {path}: skipped {skipped} background sequence(s) longer than {args.max_len} nt")
-        if not len(data.ids):
-            raise DeepMirError(f"{path}: no background sequences left to train on")
-        parts.append(data)
-    first = parts[0]
-    return EncodedSet(np.concatenate([p.x for p in parts]), np.concatenate([p.ids for p in parts]),
-                      np.concatenate([p.lengths for p in parts]), first.meta)
+def bundle_options(args: argparse.Namespace) -> BundleOptions:
+    """The library's options from the command line; what it leaves unset keeps the dataclasses' default."""
+    dropout = {} if args.dropout is None else {"dropout": args.dropout}  # each network has its own default
+    return BundleOptions(
+        train=args.train, name=args.name or os.path.splitext(os.path.basename(args.output))[0],
+        description=args.description, validation=args.validation, val_fraction=args.val_fraction, test=args.test,
+        background=list(args.background), encode=encode_options(args),
+        onehot=OneHotCNNParams(kernel_sizes=args.kernel_sizes, filters=args.filters, dense=args.dense, **dropout),
+        matrix=MatrixCNNParams(conv_filters=args.conv_filters, kernel_size=args.conv_kernel,
+                               dense_units=args.dense_units, **dropout),
+        fit=TrainOptions(
+            epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            seed=args.seed, threads=args.threads, class_weight=args.class_weight, mixed_precision=args.mixed_precision,
+            progress=not args.quiet, augment_mutations=args.augment_mutations, augment_flanks=args.augment_flanks,
+            min_delta=args.min_delta, background_weight=args.background_weight,
+        ),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from ..atomic import check_writable
-    from ..training import align_classes, stratified_holdout, subset, train_model
-
     for output in (args.output, args.log, args.curve):  # before training, not after it
         if output:
             check_writable(output)
     if args.background_weight <= 0:
         raise DeepMirError("--background-weight must be > 0")
-    train = load_labelled(args.train, args)
-    adopt_encoding(args, train)
-    if args.validation:
-        validation = align_classes(load_labelled(args.validation, args, train.encoding), train.classes, args.validation)
-    elif args.val_fraction > 0:
-        keep, held = stratified_holdout(train.labels, args.val_fraction, args.seed)
-        train, validation = subset(train, keep), subset(train, held)
-    else:
-        validation = None
-    background = load_background(args.background, args)
-    say(args, f"{PROG}: {len(train.ids)} training sequences, {len(train.classes)} families, "
-              f"{0 if validation is None else len(validation.ids)} validation"
-              + (f", {len(background.ids)} background" if background is not None else ""))
-    options = TrainOptions(
-        epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        seed=args.seed, threads=args.threads, class_weight=args.class_weight, mixed_precision=args.mixed_precision,
-        hyperparameters=hyperparameters(args), progress=not args.quiet,
-        augment_mutations=args.augment_mutations, augment_flanks=args.augment_flanks, min_delta=args.min_delta,
-        background_weight=args.background_weight,
-    )
-    result = train_model(train, validation, options, background)
-    meta = bundle_meta(args, train, validation, result, background)
-    from ..bundle import save_model
-
-    save_model(args.output, result.model, meta, float16=args.float16_weights)
-    write_side_outputs(args, result)
-    say(args, f"{PROG}: trained in {result.seconds:.0f} s (best epoch {result.best_epoch}) -> {args.output}")
-    for split, values in meta["metrics"].items():
-        say(args, f"{PROG}: {split}: accuracy {values['accuracy']:.4f}, macro F1 {values['macro_f1']:.4f} (n={values['n']})")
-    return 0
-
-
-def adopt_encoding(args: argparse.Namespace, train: EncodedSet) -> None:
-    """A training NPZ's own encoding settings apply to validation/test FASTA and to the architecture."""
-    meta = train.meta
-    args.encoding, args.max_len = meta["encoding"], int(meta["max_len"])
-    args.pair_threshold, args.unordered = float(meta["threshold_T"]), not meta["ordered_pairs"]
-
-
-def evaluate(model_meta: dict[str, Any], model, data: EncodedSet) -> dict[str, float]:
-    """Accuracy and macro F1 of a trained model on a labelled set (closed set, no rejection)."""
-    from ..metrics import accuracy, macro_f1
-    from ..training import _batch_inputs
-    from ..models import largest_kernel
-
-    kernel = largest_kernel(model_meta["architecture"], model_meta["hyperparameters"])
-    predictions = []
-    for start in range(0, len(data.ids), 256):
-        rows = np.arange(start, min(start + 256, len(data.ids)))
-        predictions.append(np.argmax(model(_batch_inputs(data, rows, kernel), training=False), axis=1))
-    predicted = np.concatenate(predictions) if predictions else np.zeros(0, dtype=int)
-    return {"accuracy": accuracy(data.labels, predicted), "macro_f1": macro_f1(data.labels, predicted, len(data.classes)),
-            "n": int(len(data.ids))}
-
-
-def _provenance(path: str | None, data: EncodedSet | None) -> dict[str, Any] | None:
-    if not path or data is None:
-        return None
-    return {"file": os.path.basename(path), "sha256": sha256_of_file(path), "sequences": int(len(data.ids)),
-            "families": int(len(np.unique(data.labels)))}
-
-
-def bundle_meta(args: argparse.Namespace, train: EncodedSet, validation: EncodedSet | None, result,
-                background: EncodedSet | None = None) -> dict[str, Any]:
-    """Everything a bundle records about the model and how it was made."""
-    from ..bundle import paper_threshold
-    from ..labels import split_class_entry
-    from ..models import architecture_for
-
-    architecture = architecture_for(train.encoding)
-    meta: dict[str, Any] = {
-        "name": args.name or os.path.splitext(os.path.basename(args.output))[0],
-        "description": args.description,
-        "architecture": architecture,
-        "hyperparameters": hyperparameters(args),
-        "encoding": {"encoding": train.encoding, "max_len": int(train.meta["max_len"]),
-                     "threshold_T": float(train.meta["threshold_T"]), "ordered": bool(train.meta["ordered_pairs"])},
-        "classes": [list(split_class_entry(entry)) for entry in train.classes],
-        "threshold": paper_threshold(),
-        "training": {
-            "train": _provenance(args.train, train), "validation": _provenance(args.validation, validation),
-            "val_fraction": None if args.validation else args.val_fraction, "seed": args.seed, "epochs": args.epochs,
-            "epochs_run": len(result.history), "best_epoch": result.best_epoch, "batch_size": args.batch_size,
-            "learning_rate": args.learning_rate, "class_weight": args.class_weight,
-            "long_policy": args.long, "augment_mutations": args.augment_mutations,
-            "augment_flanks": args.augment_flanks,
-        },
-        "metrics": {},
-    }
-    if background is not None:
-        meta["training"]["background"] = [
-            {"file": os.path.basename(path), "sha256": sha256_of_file(path)} for path in args.background]
-        meta["training"]["background_sequences"] = int(len(background.ids))
-        meta["training"]["background_weight"] = args.background_weight
-    if validation is not None and len(validation.ids):
-        meta["metrics"]["validation"] = evaluate(meta, result.model, validation)
-    if args.test:
-        test = align_classes_or_drop(load_labelled(args.test, args, train.encoding), train.classes)
-        meta["metrics"]["test"] = evaluate(meta, result.model, test)
-        meta["training"]["test"] = _provenance(args.test, test)
-    return meta
-
-
-def align_classes_or_drop(data: EncodedSet, classes: np.ndarray) -> EncodedSet:
-    """Keep the test sequences whose family the model knows; re-index their labels."""
-    from ..labels import split_class_entry
-    from ..training import align_classes, subset
-
-    known = {split_class_entry(entry)[0] for entry in classes}
-    rows = np.array([i for i, label in enumerate(data.labels) if split_class_entry(data.classes[label])[0] in known], dtype=np.int64)
-    return align_classes(subset(data, rows), classes, "test")
-
-
-def write_side_outputs(args: argparse.Namespace, result) -> None:
-    """Training log TSV and learning-curve PNG, if asked for."""
-    columns = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+    trained = train_bundle(bundle_options(args), lambda message: say(args, f"{PROG}: {message}"))
+    save_model(args.output, trained.model, trained.meta, float16=args.float16_weights)
     if args.log:
-        from ..atomic import atomic_output
-
-        with atomic_output(args.log) as handle:
-            handle.write("\t".join(columns) + "\n")
-            for row in result.history:
-                handle.write("\t".join(_fmt(row[c]) for c in columns) + "\n")
+        write_training_log(args.log, trained.result.history)
     if args.curve:
         from ..plots import learning_curve
 
-        learning_curve(result.history, args.curve)
-
-
-def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() and abs(value) < 1e9 else f"{value:.6g}"
+        learning_curve(trained.result.history, args.curve)
+    result = trained.result
+    say(args, f"{PROG}: trained in {result.seconds:.0f} s (best epoch {result.best_epoch}) -> {args.output}")
+    for split, values in trained.meta.metrics.items():
+        say(args, f"{PROG}: {split}: accuracy {values['accuracy']:.4f}, macro F1 {values['macro_f1']:.4f} (n={values['n']})")
+    return 0
 
 
 def entry() -> None:
