@@ -28,12 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from deepmir_tools.labels import family_of
+from deepmir_tools.metrics import accuracy, macro_f1
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(REPO))
-
-from deepmir_tools.labels import family_of  # noqa: E402
-from deepmir_tools.metrics import accuracy, macro_f1  # noqa: E402
 DATA = Path(os.environ.get("DEEPMIR_DATA", REPO.parent / "shared" / "data"))
 RESULTS = HERE / "results"
 WORK = RESULTS / "work"

@@ -26,7 +26,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(REPO))
 DATA = Path(os.environ.get("DEEPMIR_DATA", REPO.parent / "shared" / "data"))
 WORK = HERE / "results" / "work"
 BIN = Path(sys.executable).parent

@@ -29,13 +29,11 @@ import random
 import sys
 from pathlib import Path
 
+from deepmir_tools.datasets import family_less_background
+from deepmir_tools.labels import header_fields
+from deepmir_tools.seqio import read_records
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from deepmir_tools.datasets import family_less_background  # noqa: E402
-from deepmir_tools.labels import header_fields  # noqa: E402
-from deepmir_tools.seqio import read_records  # noqa: E402
-
 DATA = Path(os.environ.get("DEEPMIR_DATA", REPO.parent / "shared" / "data"))
 
 

@@ -34,17 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
+from deepmir_tools.bundle import load_bundle
+from deepmir_tools.decision import softmax
+from deepmir_tools.kmer_tables import tokens_and_lengths
+from deepmir_tools.labels import header_fields
+from deepmir_tools.metrics import auroc
+from deepmir_tools.scoring import Scorer
+from deepmir_tools.seqio import read_records
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from deepmir_tools.bundle import load_bundle  # noqa: E402
-from deepmir_tools.kmer_tables import KmerTableModel, tokens_and_lengths  # noqa: E402
-from deepmir_tools.labels import header_fields  # noqa: E402
-from deepmir_tools.metrics import auroc  # noqa: E402
-from deepmir_tools.decision import softmax  # noqa: E402
-from deepmir_tools.seqio import read_records  # noqa: E402
-
-BATCH = 2048
 
 
 def read_labelled(path: Path) -> tuple[list[str], list[str | None]]:
@@ -57,24 +55,27 @@ def read_labelled(path: Path) -> tuple[list[str], list[str | None]]:
 
 
 class Features:
-    """Dense-layer activations and logits of a one-hot bundle, through the package's table scorer."""
+    """Logits (the package's :class:`~deepmir_tools.scoring.Scorer`) and dense-layer activations of a one-hot bundle.
+
+    The package has no call for the 1,024 dense-layer activations: they come from the Scorer's own table model
+    (``Scorer.tables``), all sequences in one call of its public layers.
+    """
 
     def __init__(self, model: str, threads: int):
         self.bundle = load_bundle(model)
-        self.tables = KmerTableModel.from_bundle(self.bundle)
-        self.kernel = max(self.bundle.hyperparameters["kernel_sizes"])
+        self.scorer = Scorer(self.bundle, threads=threads)
+        if self.scorer.tables is None:
+            raise SystemExit(f"open_set_scores: {model}: a one-hot model scored through its tables is needed "
+                             "(not a matrix model, nor DEEPMIR_ONEHOT_BACKEND=keras)")
         self.max_len, self.threads = self.bundle.encoding["max_len"], threads
 
     def hidden(self, seqs: list[str]) -> np.ndarray:
-        out = []
-        for start in range(0, len(seqs), BATCH):
-            tokens, lengths = tokens_and_lengths(seqs[start : start + BATCH], self.max_len, self.kernel)
-            out.append(self.tables.hidden_layer(self.tables.pooled(tokens, lengths, self.max_len, self.threads),
-                                                  self.threads))
-        return np.vstack(out)
+        tables = self.scorer.tables
+        tokens, lengths = tokens_and_lengths(seqs, self.max_len, self.scorer.kernel)
+        return tables.hidden_layer(tables.pooled(tokens, lengths, self.max_len, self.threads), self.threads)
 
-    def logits(self, hidden: np.ndarray) -> np.ndarray:
-        return self.tables.output_layer(hidden, self.threads)
+    def logits(self, seqs: list[str]) -> np.ndarray:
+        return self.scorer.scores(seqs)
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -148,8 +149,8 @@ def main() -> None:
     reference = FeatureScores(train_hidden, np.array([index[f] for f in train_families]), len(index), args.temperature)
 
     def scores_of(path: Path) -> dict[str, np.ndarray]:
-        hidden = features.hidden(read_labelled(path)[0])
-        return reference.all(hidden, features.logits(hidden))
+        seqs = read_labelled(path)[0]
+        return reference.all(features.hidden(seqs), features.logits(seqs))
 
     in_dist = scores_of(split / "val.fa")
     ood = {path.stem: scores_of(path) for path in negatives(args.workdir)}

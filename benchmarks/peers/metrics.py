@@ -1,4 +1,6 @@
-"""Classification and open-set metrics in plain numpy (no sklearn needed)."""
+"""The peer benchmark's metrics on family-name labels: thin adapters over :mod:`deepmir_tools.metrics`.
+
+Labels are family accessions (``None`` = no answer); an empty input gives NaN (shown as '-' in the tables)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,14 @@ from typing import Sequence
 
 import numpy as np
 
+from deepmir_tools import metrics
+
 
 def accuracy(truth: Sequence[str], predicted: Sequence[str | None]) -> float:
     """Fraction of queries whose predicted family equals the true one (no prediction = wrong)."""
     if not truth:
         return float("nan")
-    return float(np.mean([t == p for t, p in zip(truth, predicted)]))
+    return metrics.accuracy(np.asarray(truth, dtype=object), np.asarray(predicted, dtype=object))
 
 
 def macro_f1(truth: Sequence[str], predicted: Sequence[str | None]) -> float:
@@ -23,47 +27,25 @@ def macro_f1(truth: Sequence[str], predicted: Sequence[str | None]) -> float:
     families = sorted(set(truth))
     if not families:
         return float("nan")
-    t = np.asarray(truth, dtype=object)
-    p = np.asarray([x if x is not None else "" for x in predicted], dtype=object)
-    scores = []
-    for family in families:
-        tp = float(np.sum((t == family) & (p == family)))
-        fp = float(np.sum((t != family) & (p == family)))
-        fn = float(np.sum((t == family) & (p != family)))
-        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores))
+    index = {family: i for i, family in enumerate(families)}
+    other = len(families)  # every prediction outside the test families, None included
+    true = np.array([index[t] for t in truth])
+    pred = np.array([index.get(p, other) if p is not None else other for p in predicted], dtype=np.int64)
+    return metrics.macro_f1(true, pred, other + 1)
 
 
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks with ties given their average rank (like scipy.stats.rankdata)."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    # boundaries of runs of equal values
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_values)) + 1]
-    ends = np.r_[starts[1:], sorted_values.size]
-    run_rank = (starts + ends + 1) / 2.0  # mean of ranks starts+1 .. ends
-    ranks = np.empty(values.size, dtype=np.float64)
-    ranks[order] = np.repeat(run_rank, ends - starts)
-    return ranks
+def _curve(positive: Sequence[float], negative: Sequence[float]) -> metrics.RocCurve | None:
+    pos, neg = np.asarray(positive, dtype=np.float64), np.asarray(negative, dtype=np.float64)
+    return metrics.roc_curve(pos, neg) if pos.size and neg.size else None
 
 
 def auroc(positive: Sequence[float], negative: Sequence[float]) -> float:
-    """Area under the ROC curve by the Mann-Whitney rank formula (ties count one half)."""
-    pos = np.asarray(positive, dtype=np.float64)
-    neg = np.asarray(negative, dtype=np.float64)
-    if pos.size == 0 or neg.size == 0:
-        return float("nan")
-    ranks = _average_ranks(np.concatenate([pos, neg]))
-    return float((ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2.0) / (pos.size * neg.size))
+    """Area under the ROC curve (ties count one half)."""
+    curve = _curve(positive, negative)
+    return curve.auroc if curve else float("nan")
 
 
 def fpr_at_tpr(positive: Sequence[float], negative: Sequence[float], tpr: float = 0.95) -> float:
     """False-positive rate at the highest threshold that still accepts >= ``tpr`` of the positives."""
-    pos = np.sort(np.asarray(positive, dtype=np.float64))
-    neg = np.asarray(negative, dtype=np.float64)
-    if pos.size == 0 or neg.size == 0:
-        return float("nan")
-    # at most floor((1 - tpr) * n) positives may fall below the threshold
-    allowed_below = int(np.floor((1.0 - tpr) * pos.size + 1e-9))
-    threshold = pos[allowed_below]
-    return float(np.mean(neg >= threshold))
+    curve = _curve(positive, negative)
+    return metrics.fpr_at_tpr(curve, tpr) if curve else float("nan")

@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from deepmir_tools.npzformat import sha256_of_file
+
 import proc
 from proc import Timing
 from seqs import Record, read_fasta, write_fasta
@@ -157,15 +159,6 @@ def _deepmir_exe(name: str) -> str | None:
     return shutil.which(name)
 
 
-def _file_digest(*paths: str) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 class DeepmirPeer(Peer):
     """``deepmir-train`` on the training split (cached), ``deepmir-classify`` on the queries.
 
@@ -213,7 +206,7 @@ class DeepmirPeer(Peer):
         # files named in the extra training arguments (e.g. --background FASTA) are part of the key too
         inputs = [train_fa] + ([self.validation] if self.validation else []) + [
             arg for arg in self.train_args if os.path.isfile(arg)]
-        key = hashlib.sha256(json.dumps({"data": _file_digest(*inputs), "version": self.version(),
+        key = hashlib.sha256(json.dumps({"data": [sha256_of_file(path) for path in inputs], "version": self.version(),
                                          "args": self.train_args}).encode()).hexdigest()[:20]
         cache = os.path.join(self.cache_root, "deepmir", key)
         model = os.path.join(cache, "model.npz")

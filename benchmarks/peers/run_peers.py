@@ -8,7 +8,6 @@ training split, the same test queries and the same negatives. See README.md besi
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import os
 import random
@@ -225,13 +224,12 @@ def given_model(args: argparse.Namespace, dataset: str, split_dir: str) -> str |
         return None
     try:
         from deepmir_tools.bundle import load_bundle
+        from deepmir_tools.npzformat import sha256_of_file
     except ImportError as err:
         raise PeerError(f"deepmir-tools is not importable by {sys.executable}: {err}") from err
     bundle = load_bundle(name)
     recorded = bundle.meta.get("training", {}).get("train", {}).get("sha256")
-    with open(os.path.join(split_dir, "train.fa"), "rb") as handle:
-        actual = hashlib.sha256(handle.read()).hexdigest()
-    if recorded != actual:
+    if recorded != sha256_of_file(os.path.join(split_dir, "train.fa")):
         raise PeerError(f"the shipped {name!r} model was not trained on {split_dir}/train.fa (sha256 differs); "
                         "use --train-shipped or --deepmir-model")
     return bundle.path

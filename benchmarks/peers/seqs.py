@@ -1,11 +1,15 @@
-"""Small FASTA helpers for the peer benchmark (kept independent of deepmir_tools on purpose,
-so that the benchmark measures the package from the outside)."""
+"""Small FASTA helpers for the peer benchmark: plain FASTA in and out (gzip too, no validation), so that every
+peer gets the same records; header ``key=value`` fields are parsed by the package's own
+:func:`deepmir_tools.labels.header_fields`. The deepmir peer itself is measured from the outside, through its
+executables."""
 
 from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
 from typing import Iterable, Iterator
+
+from deepmir_tools.labels import header_fields
 
 
 @dataclass(frozen=True)
@@ -35,15 +39,6 @@ def _open_text(path: str):
     return open(path, "rt")
 
 
-def _fields(description: str) -> dict:
-    fields = {}
-    for token in description.split():
-        key, sep, value = token.partition("=")
-        if sep and key:
-            fields[key] = value
-    return fields
-
-
 def read_fasta(path: str) -> list[Record]:
     """All records of a (gzipped) FASTA file; sequences upper-cased, whitespace removed."""
     return list(iter_fasta(path))
@@ -67,7 +62,7 @@ def iter_fasta(path: str) -> Iterator[Record]:
 
 def _record(header: str, chunks: list[str]) -> Record:
     record_id, _, description = header.partition(" ")
-    return Record(record_id, "".join(chunks).upper(), _fields(description))
+    return Record(record_id, "".join(chunks).upper(), header_fields(description))
 
 
 def write_fasta(path: str, items: Iterable[tuple[str, str]], *, dna: bool = False) -> int:

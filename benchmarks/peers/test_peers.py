@@ -13,19 +13,18 @@ import sys
 import numpy as np
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import kmer_baseline  # benchmarks/peers/ (pytest puts the test's folder on sys.path)
+import metrics
+from datasets import PRESETS
+from infernal_peer import _tblout_hits, stockholm
+from peers import read_classify_tsv
+from proc import PeerError, run_parallel
+from report import read_tsv
+from run_peers import given_model, linear_fit, parse_args, write_background
+from run_peers import main as run_peers_main
+from seqs import read_fasta
 
-import kmer_baseline  # noqa: E402
-import metrics  # noqa: E402
-from datasets import PRESETS  # noqa: E402
-from infernal_peer import _tblout_hits, stockholm  # noqa: E402
-from peers import read_classify_tsv  # noqa: E402
-from proc import PeerError, run_parallel  # noqa: E402
-from report import read_tsv  # noqa: E402
-from run_peers import given_model, linear_fit, parse_args, write_background  # noqa: E402
-from run_peers import main as run_peers_main  # noqa: E402
-from seqs import read_fasta  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 LABELLED = os.path.join(HERE, "..", "..", "test-data", "hairpins-hsa30-labelled.fa")
 

@@ -45,8 +45,7 @@ import random
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import truth as truthmod  # noqa: E402
+import truth as truthmod
 
 DATA = os.environ.get("DEEPMIR_DATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                                     "shared", "data"))

@@ -6,7 +6,7 @@
 Sets: the real bovine plasma sample (smallrna-reads/bovine_plasma_sample.fastq; every read counts once) and the
 made ``bench`` sets of make_reads.py.  Each set is classified with the installed ``deepmir-classify -m MODEL FILE
 -o calls.tsv --threads 2`` (as a user runs it), with the miRDeep2-quantifier rule and with blastn-short
-(peers.py), and joined with the truth (truth.py, all of miRBase 22.1).  Metrics, weighted by reads:
+(read_peers.py), and joined with the truth (truth.py, all of miRBase 22.1).  Metrics, weighted by reads:
 
 - recall: miRNA reads (truth kind ``mirna``) given a right family (accepted, call in the truth's families)
   / miRNA reads;
@@ -31,11 +31,11 @@ import tempfile
 import time
 from collections import defaultdict
 
+import make_reads
+import read_peers as peersmod
+import truth as truthmod
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import make_reads  # noqa: E402
-import peers as peersmod  # noqa: E402
-import truth as truthmod  # noqa: E402
 
 BINS = ((0, 15, "<16"), (16, 19, "16-19"), (20, 22, "20-22"), (23, 25, "23-25"), (26, 30, "26-30"),
         (31, 36, "31-36"), (37, 10 ** 9, ">36"))

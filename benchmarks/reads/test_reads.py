@@ -12,12 +12,12 @@ import sys
 
 import pytest
 
+import make_reads  # benchmarks/reads/ (pytest puts the test's folder on sys.path)
+import read_peers as peers
+import run_reads
+import truth as T
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import make_reads  # noqa: E402
-import peers  # noqa: E402
-import run_reads  # noqa: E402
-import truth as T  # noqa: E402
 
 TD = os.path.join(HERE, "testdata")
 MB = os.path.join(TD, "mirbase")

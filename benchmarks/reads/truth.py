@@ -263,14 +263,19 @@ class Truth:
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
     import time
+    parser = argparse.ArgumentParser(description="The truth of every read of a file: reads per kind (mirna, "
+                                                 "mirna_no_family, not_mirna) and the CPU time of loading and lookup.")
+    parser.add_argument("mirbase_dir", help="miRBase 22.1 folder (or its derived/): hairpin.fa, mature.fa, miFam.dat")
+    parser.add_argument("reads", help="FASTA or FASTQ file of reads")
+    args = parser.parse_args()
     t0 = time.process_time()
-    tr = Truth.load(sys.argv[1])
+    tr = Truth.load(args.mirbase_dir)
     t1 = time.process_time()
     print(f"load {t1 - t0:.1f} s CPU; {len(tr.ref.matures)} matures, {len(tr.unplaced)} unplaced; "
           f"{sum(len(v) for v in tr.index.table.values())} anchor sites")
     counts: dict[str, int] = defaultdict(int)
-    for _h, s in read_seqs(sys.argv[2]):
+    for _h, s in read_seqs(args.reads):
         counts[tr.families(s)[0]] += 1
     print(dict(counts), f"{time.process_time() - t1:.1f} s CPU")

@@ -25,12 +25,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections import Counter
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import truth as truthmod  # noqa: E402
+import truth as truthmod
 
 Call = tuple[str, str]   # (status, family accession or "")
 
