@@ -20,8 +20,8 @@ PRESETS: dict[str, tuple[list[str], int]] = {
         "--min-members", "30", "--split", "random", "--test-fraction", "0.2", "--seed", "7"], 0),
     "mirbase18-min30-remote": ([
         "mirbase", "--hairpins", "{data}/mirbase-18/hairpin.fa", "--families", "{data}/mirbase-18/miFam.dat",
-        "--min-members", "30", "--split", "remote", "--identity", "0.8", "--test-fraction", "0.2", "--val-fraction",
-        "0.1", "--seed", "7"], 0),
+        "--min-members", "30", "--split", "remote", "--identity", "0.8", "--coverage", "0.8", "--test-fraction", "0.2",
+        "--val-fraction", "0.1", "--seed", "7", "--threads", "2"], 0),
     "mirbase22-hairpin-min10": ([
         "mirbase", "--hairpins", "{data}/mirbase-22.1/derived/hairpin.fa",
         "--families", "{data}/mirbase-22.1/derived/miFam.dat",

@@ -31,6 +31,12 @@ EXAMPLES = """\
   deepmir-train --encoding pair --epochs 10 train.fa -o pair-model.npz   # the paper's matrix CNN
   deepmir-train split/train.fa --validation split/val.fa --background rRNA_5S.fa --background riboswitch.fa -o model.npz
   deepmir-train --filters 8 --dense 16 --epochs 3 tiny.fa -o tiny-model.npz  # a tiny model for tests
+  # remote homologs (families of species missing from miRBase): a homology-aware split for early stopping,
+  # and augmentation (+0.5 points on miRBase 18's remote split, docs/benchmarks.md, "Remote homologs")
+  deepmir-dataset mirbase --hairpins hairpin.fa --families miFam.dat --min-members 30 --split remote \\
+      --test-fraction 0.2 --val-fraction 0.1 --threads 2 -O remote
+  deepmir-train remote/train.fa --validation remote/val.fa --test remote/test.fa \\
+      --augment-mutations 0.08 --augment-flanks 10 -o remote-model.npz
 """
 
 
@@ -67,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--class-weight", choices=("none", "balanced"), default=_FIT.class_weight,
                      help="balanced: weight families by 1/size (slowed learning to a standstill on 286 miRBase families)")
     fit.add_argument("--augment-mutations", type=probability, default=_FIT.augment_mutations,
-                     help="train on copies with this per-base substitution rate (one-hot only)")
+                     help="train on copies with this per-base substitution rate (one-hot only; 0.08 with "
+                          "--augment-flanks 10 is the recipe for remote homologs)")
     fit.add_argument("--augment-flanks", type=int, default=_FIT.augment_flanks,
                      help="train on copies with up to N random bases added at each end (one-hot only)")
     fit.add_argument("--background", action="append", default=[], metavar="FASTA",
