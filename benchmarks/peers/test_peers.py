@@ -19,6 +19,7 @@ from datasets import PRESETS
 from infernal_peer import _tblout_hits, stockholm
 from peers import read_classify_tsv
 from proc import PeerError, run_parallel
+import report
 from report import read_tsv
 from run_peers import given_model, linear_fit, parse_args, write_background
 from run_peers import main as run_peers_main
@@ -184,3 +185,18 @@ def test_a_labelled_run_writes_its_tables(tmp_path):
     _, _, scaling = read_tsv(str(results / "peers-smoke-scaling.tsv"))
     assert sorted(int(r["families"]) for r in scaling) == [2, 4]
     assert "## smoke" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_results_md_keeps_data_sets_without_a_tsv(tmp_path):
+    """results/ is not in git: a run on a fresh clone rewrites its own section and keeps the others."""
+    results_md = tmp_path / "RESULTS.md"
+    results_md.write_text("# Peer benchmark results\n\nintro\n\n## older-set\n\n| tool | accuracy |\n|---|---|\n"
+                          "| blastn | 0.9 |\n\n## new-set\n\nstale line\n")
+    columns = ["tool", "accuracy"]
+    report.write_tsv(str(tmp_path / "peers-new-set.tsv"), [{"tool": "deepmir", "accuracy": "0.97"}], columns,
+                     {"dataset": "new-set"})
+    report.write_results_md(str(tmp_path), str(results_md))
+    text = results_md.read_text()
+    assert "## older-set\n\n| tool | accuracy |\n|---|---|\n| blastn | 0.9 |\n" in text
+    assert "| deepmir | 0.97 |" in text and "stale line" not in text
+    assert text.index("## older-set") > text.index("## new-set")  # sections in name order (n < o)
