@@ -223,6 +223,62 @@ def test_roc_metrics_and_report(run_main, data):
     assert f"{threshold:.6g}" in page and page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk."""
+    assert png[:8] == PNG_SIGNATURE and png[12:16] == b"IHDR"
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_report_plots_as_png_files_linked_by_relative_path(run_main, data):
+    """--png-dir: the same two plots as the embedded ones, as files, and the page links them instead of data: URLs."""
+    tmp = data["tmp"] / "png-report"
+    tmp.mkdir()
+    _, embedded_run = calibrate(run_main, data, tmp / "a.npz", "--report", tmp / "embedded.html", "-q")
+    assert embedded_run.code == 0
+    embedded = [base64.b64decode(image) for image in re.findall(
+        r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">', (tmp / "embedded.html").read_text())]
+    # the page in pages/, the plots in a new folder beside it (the page must climb out of its own folder)
+    (tmp / "pages").mkdir()
+    meta, _ = calibrate(run_main, data, tmp / "b.npz", "--report", tmp / "pages" / "report.html",
+                        "--png-dir", tmp / "plots dir", "-q")
+    page = (tmp / "pages" / "report.html").read_text()
+    assert "data:" not in page
+    sources = re.findall(r'<img alt="([^"]*)" src="([^"]*)">', page)
+    assert sources == [("score histograms", "../plots%20dir/score-histograms.png"),
+                       ("ROC curve", "../plots%20dir/roc-curve.png")]
+    files = [(tmp / "plots dir" / name).read_bytes() for name in ("score-histograms.png", "roc-curve.png")]
+    assert files == embedded  # the very plots of the embedded page, byte for byte
+    widths = [png_size(png) for png in files]
+    assert all(w > 300 and h > 300 for w, h in widths) and widths[0][0] > widths[1][0]  # 8x4.5 in vs 5x5 in
+    assert f"{meta['threshold']['value']:.6g}" in page
+    assert sorted(p.name for p in (tmp / "plots dir").iterdir()) == ["roc-curve.png", "score-histograms.png"]
+
+
+def test_png_dir_beside_the_page_and_alone(run_main, data):
+    tmp = data["tmp"] / "png-same"
+    tmp.mkdir()
+    calibrate(run_main, data, tmp / "m.npz", "--report", tmp / "report.html", "--png-dir", tmp, "-q")
+    page = (tmp / "report.html").read_text()
+    assert re.findall(r'src="([^"]*)"', page) == ["score-histograms.png", "roc-curve.png"]  # file names only
+    # plots without a page: the PNGs only
+    calibrate(run_main, data, tmp / "n.npz", "--png-dir", tmp / "only", "-q")
+    assert sorted(p.name for p in (tmp / "only").iterdir()) == ["roc-curve.png", "score-histograms.png"]
+    assert (tmp / "only" / "roc-curve.png").read_bytes() == (tmp / "roc-curve.png").read_bytes()
+
+
+def test_png_dir_that_is_a_file_fails_before_any_output(run_main, data, tmp_path):
+    blocker = tmp_path / "plots"
+    blocker.write_text("not a folder\n")
+    result = run_main(PROG, "-m", MODEL, "--in-dist", TEST_FA, *data["ood_args"], "-o", tmp_path / "o.npz",
+                      "--report", tmp_path / "r.html", "--png-dir", blocker)
+    assert result.code == 2
+    assert result.err == f"{PROG}: error: {blocker}: --png-dir is not a directory\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plots"]
+
+
 def test_energy_bundle_drives_classify(run_main, data):
     tmp = data["tmp"]
     meta, _ = calibrate(run_main, data, tmp / "energy.npz", "--score", "energy", "--target-fpr", "0.1", "-q")

@@ -15,6 +15,8 @@ EXAMPLES = """\
   deepmir-calibrate -m model.npz --in-dist split/val.fa --ood split/ood.fa --ood tRNA=trna.fa -o calibrated.npz
   deepmir-calibrate -m hairpin --in-dist test.fa --ood snoRNA_CD=sno.fa --method max-f -o hairpin-maxf.npz \\
       --roc roc.tsv --metrics metrics.tsv --report report.html
+  deepmir-calibrate -m model.npz --in-dist val.fa --ood negatives.fa -o calibrated.npz \\
+      --report out/report.html --png-dir out   # PNG files beside the page, linked instead of embedded
   deepmir-calibrate -m model.npz --in-dist test.fa --ood negatives.fa --score energy -o energy-model.npz
   deepmir-calibrate -m model.npz --in-dist val.fa --ood negatives.fa --temperature 2 -o t2-model.npz
 """
@@ -54,7 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, help="the threshold itself (implies --method fixed)")
     parser.add_argument("--roc", help="ROC TSV (threshold, TPR, FPR, precision)")
     parser.add_argument("--metrics", help="metrics TSV (scope, name, metric, value)")
-    parser.add_argument("--report", help="HTML report with histograms, ROC and confusions")
+    parser.add_argument("--report", help="HTML report with histograms, ROC and confusions; its plots are embedded "
+                                         "as data: URLs unless --png-dir is given")
+    parser.add_argument("--png-dir", metavar="DIR",
+                        help="write the report's plots as PNG files in DIR (score-histograms.png, roc-curve.png; DIR "
+                             "is created if missing) and link them from --report by relative path instead of "
+                             "embedding them: HTML sanitizers such as Galaxy's strip data: URLs")
     parser.add_argument("--batch-size", type=positive_int, default=256, help="sequences scored at a time (memory)")
     add_threads(parser)
     return parser
@@ -70,6 +77,20 @@ def length_range(text: str) -> tuple[int, int]:
     if pair is None or not 1 <= pair[0] <= pair[1]:
         raise argparse.ArgumentTypeError(f"expected MIN-MAX with 1 <= MIN <= MAX, got {text!r}")
     return pair
+
+
+def check_png_dir(png_dir: str) -> None:
+    """Fail before scoring if the plots cannot be written: DIR is a folder, or can be made in an existing one."""
+    from ..errors import DeepMirError
+    from ..report import plot_paths
+
+    if os.path.isdir(png_dir):
+        for path in plot_paths(png_dir).values():
+            check_writable(path)
+    elif os.path.exists(png_dir):
+        raise DeepMirError(f"{png_dir}: --png-dir is not a directory")
+    else:
+        check_writable(png_dir)  # its parent folder exists and takes new entries: makedirs will work
 
 
 def write_roc(path: str, result) -> None:
@@ -110,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in (args.output, args.roc, args.metrics, args.report):  # all or none of the outputs
         if path:
             check_writable(path)
+    if args.png_dir:
+        check_png_dir(args.png_dir)
     bundle = load_bundle(args.model)
     rule = calibration_rule(bundle, args)
     scorer = Scorer(bundle, args.batch_size, threads=args.threads)
@@ -125,11 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with atomic_output(args.metrics) as handle:
             handle.write("scope\tname\tmetric\tvalue\n")
             handle.writelines("\t".join(row) + "\n" for row in metrics_rows(result, bundle.classes))
-    if args.report:
-        from ..report import render_html
+    if args.report or args.png_dir:
+        from ..report import write_report
 
-        with atomic_output(args.report) as handle:
-            handle.write(render_html(result, bundle.classes, bundle.name, __version__))
+        write_report(args.report, result, bundle.classes, bundle.name, __version__, args.png_dir)
     say(args, f"{PROG}: {args.score} threshold {result.threshold:.6g}: TPR {result.tpr:.4f}, FPR {result.fpr:.4f}, "
               f"AUROC {result.curve.auroc:.4f} ({len(in_dist.ids)} in-distribution, "
               f"{sum(len(g.ids) for g in ood)} out-of-distribution) -> {args.output}")
