@@ -94,10 +94,14 @@ def package_version(tree: Path) -> str:
 
 
 def source_date_epoch(tag: str | None) -> int:
-    """SOURCE_DATE_EPOCH if set, else the commit time of the tag or of HEAD (the mtime of every member)."""
+    """SOURCE_DATE_EPOCH if set, else the commit time of the tag, or of the last commit that changed a file outside
+    conda-recipe/ (the mtime of every member). Without a tag, committing the new sha256 into the recipe must not
+    change the sdist it describes (the recipe is not packaged), or the digest could never be current."""
     if os.environ.get("SOURCE_DATE_EPOCH"):
         return int(os.environ["SOURCE_DATE_EPOCH"])
-    return int(str(git("log", "-1", "--format=%ct", f"{tag}^{{commit}}" if tag else "HEAD")).strip())
+    if tag:
+        return int(str(git("log", "-1", "--format=%ct", f"{tag}^{{commit}}")).strip())
+    return int(str(git("log", "-1", "--format=%ct", "HEAD", "--", ".", ":(exclude)conda-recipe")).strip())
 
 
 def export_tree(tag: str | None, destination: Path) -> None:
