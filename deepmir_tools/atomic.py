@@ -10,6 +10,7 @@ import contextlib
 import errno
 import io
 import os
+import signal
 import stat
 import sys
 import tempfile
@@ -112,9 +113,12 @@ def atomic_output(path: str, mode: str = "w") -> Iterator[IO]:
             yield _StreamOnly(handle) if "b" in mode else handle
             handle.flush()
         return
-    fd, temp = _temp_beside(path)
-    LIVE_TEMP_FILES.add(temp)
+    made: list[str] = []  # the temporary file, once it exists: a signal may interrupt anything after mkstemp
     try:
+        with _interrupts_deferred():  # until the file is known to the cleanup paths (here and the SIGTERM handler)
+            fd, temp = _temp_beside(path)
+            made.append(temp)
+            LIVE_TEMP_FILES.add(temp)
         with _medium_errors(path), os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
@@ -122,11 +126,31 @@ def atomic_output(path: str, mode: str = "w") -> Iterator[IO]:
         os.chmod(temp, 0o644)
         os.replace(temp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        for name in made:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
         raise
     finally:
-        LIVE_TEMP_FILES.discard(temp)
+        for name in made:
+            LIVE_TEMP_FILES.discard(name)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends (their handlers then run as usual).
+
+    Seen under load: a SIGTERM between ``mkstemp`` and the file's registration left the
+    temporary file behind. Only the main thread can take Python signal handlers, and only
+    POSIX has signal masks; elsewhere the block runs as is.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _temp_beside(path: str) -> tuple[int, str]:
