@@ -208,3 +208,41 @@ def read_tsv(source: str | os.PathLike) -> tuple[str, list[str], list[dict[str, 
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------- independent truth for relatives (homology rule)
+
+#: BLASTN's output on test-data/dataset/mirbase22-hairpin.fa against itself (command: its first line, test-data/README.md)
+BLASTN_TEST_DATA = TEST_DATA / "dataset" / "mirbase22-hairpin-blastn.tsv.gz"
+
+
+def independent_end_to_end_hit(a: str, b: str, identity: float) -> bool:
+    """Shorter inside longer (edlib infix, no edit bound), identity = 1 - distance / shorter; both ways if equal."""
+    import edlib
+
+    pairs = [(a, b), (b, a)] if len(a) == len(b) else [tuple(sorted((a, b), key=len))]
+    for short, long_ in pairs:
+        distance = edlib.align(short, long_, mode="HW", task="distance")["editDistance"]
+        if 1 - distance / len(short) >= identity - 1e-12:
+            return True
+    return False
+
+
+def blastn_hits(path: str | os.PathLike = BLASTN_TEST_DATA) -> list[tuple[str, str, float, int, int, int]]:
+    """Rows of a BLASTN table ``qseqid sseqid pident length qlen slen`` (gzip; '#' and header lines skipped)."""
+    import gzip
+
+    rows = []
+    with gzip.open(path, "rt") as lines:
+        for line in lines:
+            if line.startswith(("#", "qseqid")):
+                continue
+            query, subject, pident, length, qlen, slen = line.split()
+            rows.append((query, subject, float(pident), int(length), int(qlen), int(slen)))
+    return rows
+
+
+def blastn_relatives(hits: list[tuple[str, str, float, int, int, int]]) -> set[frozenset]:
+    """Pairs BLASTN relates in either direction: pident >= 80 over an alignment of >= 80% of the shorter (issue 17)."""
+    return {frozenset((query, subject)) for query, subject, pident, length, qlen, slen in hits
+            if pident >= 80.0 and length >= 0.8 * min(qlen, slen)}

@@ -18,8 +18,8 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import edlib
 import pytest
+from conftest import blastn_hits, blastn_relatives, independent_end_to_end_hit
 
 from deepmir_tools import datasets as ds
 from deepmir_tools.cli.common import run
@@ -242,28 +242,10 @@ def test_rfam_directory_and_labelled_file_give_the_same_data_set(tmp_path):
     assert "too_long_removed\t3\n" in summary  # the three RF00885 sequences (206-410 nt)
 
 
-def _independent_hit(a: str, b: str, identity: float) -> bool:
-    """Shorter inside longer (edlib infix), identity = 1 - distance / shorter; both ways if equal."""
-    pairs = [(a, b), (b, a)] if len(a) == len(b) else [tuple(sorted((a, b), key=len))]
-    for short, long_ in pairs:
-        distance = edlib.align(short, long_, mode="HW", task="distance")["editDistance"]
-        if 1 - distance / len(short) >= identity - 1e-12:
-            return True
-    return False
-
-
 def _blastn_relatives_of_test_data() -> set[frozenset]:
-    """Pairs of mirbase22-hairpin.fa that BLASTN relates (>= 80% identity over >= 80% of the shorter; the
-    BLASTN output is test-data, see test-data/README.md): the independent truth for the local rule."""
-    related = set()
-    with gzip.open(DATA / "mirbase22-hairpin-blastn.tsv.gz", "rt") as lines:
-        for line in lines:
-            if line.startswith(("#", "qseqid")):
-                continue
-            query, subject, pident, length, qlen, slen = line.split()
-            if float(pident) >= 80.0 and int(length) >= 0.8 * min(int(qlen), int(slen)):
-                related.add(frozenset((query, subject)))
-    return related
+    """Pairs of mirbase22-hairpin.fa that BLASTN relates (the BLASTN output is test-data, see
+    test-data/README.md): the independent truth for the local rule."""
+    return blastn_relatives(blastn_hits())
 
 
 def _check_remote(split: ds.Split, chosen: dict, identity: float, blastn: set[frozenset] | None = None) -> None:
@@ -271,7 +253,7 @@ def _check_remote(split: ds.Split, chosen: dict, identity: float, blastn: set[fr
         for item in held_out:
             for other in split.train:
                 pair = (item.record.id, other.record.id)
-                assert not _independent_hit(item.record.seq, other.record.seq, identity), pair
+                assert not independent_end_to_end_hit(item.record.seq, other.record.seq, identity), pair
                 assert blastn is None or frozenset(pair) not in blastn, pair
     placed = split.train + split.val + split.test + split.dropped
     assert sorted(i.record.id for i in placed) == sorted(i.record.id for m in chosen.values() for i in m)
@@ -369,7 +351,7 @@ def test_family_less_background_drops_near_copies_of_known_and_scored_hairpins(t
     # independent check of the expectation: the mouse let-7a-1 / miR-21a are >= 80% identical to the human ones
     # (a known and a scored unseen-family hairpin); miR-206 and miR-10a to neither
     references = [hairpins["hsa-let-7a-1"], hairpins["hsa-mir-21"]]
-    similar = {name: any(_independent_hit(hairpins[name], ref, 0.8) for ref in references)
+    similar = {name: any(independent_end_to_end_hit(hairpins[name], ref, 0.8) for ref in references)
                for name, kind in ood if kind == "no_family"}
     assert similar == {"mmu-let-7a-1": True, "mmu-mir-21a": True, "hsa-mir-206": False, "hsa-mir-10a": False}
     for threads in (1, 2):

@@ -7,29 +7,17 @@ test-data/README.md): the issue that asked for the rule measured leaks with exac
 
 from __future__ import annotations
 
-import gzip
 import itertools
 from pathlib import Path
 
-import edlib
 import pytest
+from conftest import blastn_hits, blastn_relatives, independent_end_to_end_hit
 
 from deepmir_tools import relatives as rl
 from deepmir_tools.seqio import read_records
 
 DATA = Path(__file__).resolve().parent.parent / "test-data" / "dataset"
 HAIRPINS = str(DATA / "mirbase22-hairpin.fa")
-BLASTN = DATA / "mirbase22-hairpin-blastn.tsv.gz"
-
-
-def _independent_hit(a: str, b: str, identity: float) -> bool:
-    """Shorter inside longer (edlib infix, no edit bound), identity = 1 - distance / shorter; both ways if equal."""
-    pairs = [(a, b), (b, a)] if len(a) == len(b) else [tuple(sorted((a, b), key=len))]
-    for short, long_ in pairs:
-        distance = edlib.align(short, long_, mode="HW", task="distance")["editDistance"]
-        if 1 - distance / len(short) >= identity - 1e-12:
-            return True
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -38,48 +26,33 @@ def hairpins() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def blastn_pairs() -> dict[frozenset, tuple[float, int, int, int]]:
-    """Best HSP per unordered pair: (pident, alignment length, qlen, slen), the higher pident of both directions."""
-    best: dict[frozenset, tuple[float, int, int, int]] = {}
-    with gzip.open(BLASTN, "rt") as lines:
-        for line in lines:
-            if line.startswith(("#", "qseqid")):
-                continue
-            query, subject, pident, length, qlen, slen = line.split()
-            hsp = (float(pident), int(length), int(qlen), int(slen))
-            key = frozenset((query, subject))
-            best[key] = max(best.get(key, hsp), hsp)
-    return best
-
-
-def _blastn_relatives(pairs: dict) -> set[frozenset]:
-    """Pairs BLASTN relates: pident >= 80 over an alignment of >= 80% of the shorter (the issue's leak rule)."""
-    return {key for key, (pident, length, qlen, slen) in pairs.items()
-            if pident >= 80.0 and length >= 0.8 * min(qlen, slen)}
+def blastn() -> list[tuple[str, str, float, int, int, int]]:
+    return blastn_hits()
 
 
 def test_end_to_end_hit_uses_the_shorter_sequence(hairpins):
     let7a1, let7a2, mir21 = hairpins["hsa-let-7a-1"], hairpins["hsa-let-7a-2"], hairpins["hsa-mir-21"]
     assert rl.end_to_end_hit(let7a1, let7a1[5:-5], 0.99)  # a piece of a hairpin lies inside it
     assert not rl.end_to_end_hit(let7a1, mir21, 0.8)
-    assert rl.end_to_end_hit(let7a1, let7a2, 0.8) == _independent_hit(let7a1, let7a2, 0.8)
+    assert rl.end_to_end_hit(let7a1, let7a2, 0.8) == independent_end_to_end_hit(let7a1, let7a2, 0.8)
     assert rl.max_edits(80, 0.8) == 16  # not 15: (1 - 0.8) * 80 is 15.999... in floating point
 
 
-def test_every_pair_blastn_relates_is_related(hairpins, blastn_pairs):
-    truth = _blastn_relatives(blastn_pairs)
+def test_every_pair_blastn_relates_is_related(hairpins, blastn):
+    truth = blastn_relatives(blastn)
     assert len(truth) > 100
     relation = rl.Relation(0.8, 0.8)
     missed = [sorted(pair) for pair in truth if not relation.related(*(hairpins[name] for name in sorted(pair)))]
     assert missed == []
     # the local rule is what finds many of them: end to end they are below 80%
-    end_to_end_misses = [pair for pair in truth if not _independent_hit(*(hairpins[n] for n in pair), 0.8)]
+    end_to_end_misses = [pair for pair in truth if not independent_end_to_end_hit(*(hairpins[n] for n in pair), 0.8)]
     assert len(end_to_end_misses) > 50
     assert all(rl.local_hit(*(hairpins[n] for n in sorted(pair)), 0.8, 0.8) for pair in end_to_end_misses)
 
 
-def test_no_pair_blastn_cannot_align_is_related(hairpins, blastn_pairs):
-    unaligned = [pair for pair in itertools.combinations(sorted(hairpins), 2) if frozenset(pair) not in blastn_pairs]
+def test_no_pair_blastn_cannot_align_is_related(hairpins, blastn):
+    aligned = {frozenset((query, subject)) for query, subject, *_ in blastn}
+    unaligned = [pair for pair in itertools.combinations(sorted(hairpins), 2) if frozenset(pair) not in aligned]
     assert len(unaligned) > 5000
     relation = rl.Relation(0.8, 0.8)
     assert [pair for pair in unaligned if relation.related(hairpins[pair[0]], hairpins[pair[1]])] == []
@@ -116,7 +89,7 @@ def test_with_relatives_same_answers_in_processes(hairpins):
     assert one == [any(relation.related(q, r) for r in references) for q in queries]
     assert 0 < sum(one) < len(one)  # both answers occur, so the comparison means something
     end_to_end = rl.with_relatives(queries, references, rl.END_TO_END_ONLY)
-    assert end_to_end == [any(_independent_hit(q, r, 0.8) for r in references) for q in queries]
+    assert end_to_end == [any(independent_end_to_end_hit(q, r, 0.8) for r in references) for q in queries]
     assert sum(end_to_end) < sum(one)
     assert rl.count_with_relatives(queries, references, relation) == sum(one)
 
