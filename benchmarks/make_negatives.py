@@ -68,12 +68,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="processes for the --no-family identity filter")
     args = parser.parse_args()
+    families: dict[str, str] = {}  # record ID -> family accession, where a class has one
     groups = by_class(DATA / "ncrna-negatives" / "rfam-ncrna.fa", lambda r: r.id.split("|")[0])
     groups["tRNA_GtRNAdb"] = [r for rs in by_class(DATA / "ncrna-negatives" / "gtrnadb-trna" / "trna_all_labeled.fa",
                                                   lambda r: "all").values() for r in rs]
     if args.ood_fasta:
         unseen = by_class(args.ood_fasta, lambda r: header_fields(r.description).get("class"))
         groups["unseen_family"] = unseen.get("unseen_family", [])
+        # kept in the headers: a reference that knows these families must not count them as false (calibration)
+        families.update((r.id, header_fields(r.description)["family"]) for r in read_records(str(args.ood_fasta))
+                        if header_fields(r.description).get("class") == "unseen_family")
     if args.no_family:
         kept, dropped = family_less_background(str(args.no_family / "ood.fa"), str(args.no_family / "train.fa"),
                                                threads=args.threads)
@@ -97,7 +101,8 @@ def main() -> None:
             for record_id, seq in chosen:
                 if args.fragments:
                     seq = fragment(seq, low, high, rng)
-                handle.write(f">{record_id} class={label}\n{seq}\n")
+                family = f" family={families[record_id]}" if record_id in families else ""
+                handle.write(f">{record_id} class={label}{family}\n{seq}\n")
         specs.append(f"--ood {label}={path}")
     print(" ".join(specs))
 

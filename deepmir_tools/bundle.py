@@ -10,7 +10,9 @@ user's model. Keys (documented in docs/formats.md):
   ``format_version`` 1, name, architecture, hyperparameters, encoding, classes, threshold,
   training provenance, metrics, versions);
 - ``w:<layer>:<i>``: the i-th weight array of layer ``<layer>`` (float32 or float16), layers named
-  by :func:`deepmir_tools.models.weight_shapes`.
+  by :func:`deepmir_tools.models.weight_shapes`;
+- ``ref:codes``, ``ref:offsets``, ``ref:family``, ``ref:ids`` (optional): the reference members of
+  :mod:`deepmir_tools.reference`, with ``meta["reference"]`` (:class:`ReferenceRecord`).
 
 :class:`BundleMeta` is the one description of ``meta``: deepmir-train makes one
 (:func:`deepmir_tools.training.train_bundle`), deepmir-calibrate replaces its threshold record
@@ -42,6 +44,8 @@ FORMAT_NAME = "deepmir-model"
 SHIPPED_MODELS = ("hairpin", "mature")
 PAPER_THRESHOLD = 0.977
 _WEIGHT_PREFIX = "w:"
+REFERENCE_PREFIX = "ref:"
+_REFERENCE_DTYPES = {"codes": "u", "offsets": "i", "family": "i", "ids": "U"}
 _FORMAT_KEYS = ("format", "format_version")  # written by to_json, checked by npzformat.parse_meta
 
 
@@ -77,6 +81,17 @@ class ThresholdRecord(TypedDict, total=False):
     in_distribution: dict[str, Any]  # {"file": name, "n": sequences scored}
     out_of_distribution: dict[str, int]  # OOD class -> sequences scored
     data_sha256: dict[str, str]  # file name -> SHA-256 of each calibration file
+
+
+class ReferenceRecord(TypedDict):
+    """``meta["reference"]``: the reference stage's family table and provenance (arrays ``ref:*``)."""
+
+    families: list[list[str]]  # [accession, name] per reference family; ``ref:family`` indexes it
+    members: int
+    k: int  # k-mer length of the candidate index
+    candidates: int  # members aligned per query
+    file: str  # base name of the labelled FASTA the members came from
+    sha256: str
 
 
 class DataRecord(TypedDict):
@@ -142,6 +157,7 @@ class BundleMeta:
     metrics: dict[str, SplitMetrics] | None = None
     weights_dtype: str | None = None  # float32 | float16 (set by save_model)
     versions: dict[str, str] | None = None  # package, Python, TensorFlow, ... (set by save_model)
+    reference: ReferenceRecord | None = None  # with the ``ref:*`` arrays (deepmir-calibrate --reference)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -224,7 +240,9 @@ class ModelBundle:
     info: BundleMeta
     weights: dict[str, list[np.ndarray]]
     sha256: str
+    reference_arrays: dict[str, np.ndarray] = field(default_factory=dict)  # ``ref:*`` without the prefix
     _model: Any = None
+    _reference: Any = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -256,6 +274,17 @@ class ModelBundle:
     def hyperparameters(self) -> dict[str, Any]:
         return self.info.hyperparameters
 
+    def reference(self):
+        """The :class:`deepmir_tools.reference.Reference` the bundle carries (built once), or None."""
+        if self._reference is None and self.info.reference is not None:
+            from .reference import Reference
+
+            try:
+                self._reference = Reference.from_arrays(self.reference_arrays, self.info.reference["families"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ModelBundleError(f"{self.path}: malformed reference ({exc})") from None
+        return self._reference
+
     def keras_model(self):
         """The rebuilt Keras model with this bundle's weights (built once)."""
         if self._model is None:
@@ -282,7 +311,7 @@ def resolve_model(name_or_path: str) -> str:
 def _group_weights(path: str, arrays: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     layers: dict[str, dict[int, np.ndarray]] = {}
     for key, array in arrays.items():
-        if key == "meta":
+        if key == "meta" or key.startswith(REFERENCE_PREFIX):
             continue
         if not key.startswith(_WEIGHT_PREFIX) or key.count(":") != 2:
             raise ModelBundleError(f"{path}: unexpected array '{key}' in model bundle")
@@ -312,7 +341,21 @@ def load_bundle(name_or_path: str) -> ModelBundle:
     meta = BundleMeta.from_json(parse_meta(path, arrays, FORMAT_NAME), path)
     weights = _group_weights(path, arrays)
     _check_output_units(path, meta, weights)
-    return ModelBundle(path=path, info=meta, weights=weights, sha256=sha256_of_file(path))
+    reference = _reference_arrays(path, meta, arrays)
+    return ModelBundle(path=path, info=meta, weights=weights, sha256=sha256_of_file(path), reference_arrays=reference)
+
+
+def _reference_arrays(path: str, meta: BundleMeta, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ``ref:*`` arrays (prefix removed), checked for presence and kind; all or none with ``meta["reference"]``."""
+    found = {key[len(REFERENCE_PREFIX):]: array for key, array in arrays.items() if key.startswith(REFERENCE_PREFIX)}
+    if meta.reference is None:
+        if found:
+            raise ModelBundleError(f"{path}: reference arrays without a reference record in meta")
+        return {}
+    if set(found) != set(_REFERENCE_DTYPES) or any(found[k].dtype.kind != kind or found[k].ndim != 1
+                                                   for k, kind in _REFERENCE_DTYPES.items()):
+        raise ModelBundleError(f"{path}: malformed reference arrays (expected 1-D {', '.join(_REFERENCE_DTYPES)})")
+    return found
 
 
 def _rebuild(bundle: ModelBundle):
@@ -368,9 +411,10 @@ def versions() -> dict[str, str]:
     return found
 
 
-def save_bundle(path: str, meta: BundleMeta, weights: dict[str, np.ndarray]) -> None:
-    """Write a bundle atomically."""
-    arrays = dict(weights, meta=np.array(json.dumps(meta.to_json(), sort_keys=True)))
+def save_bundle(path: str, meta: BundleMeta, weights: dict[str, np.ndarray],
+                reference: Mapping[str, np.ndarray] | None = None) -> None:
+    """Write a bundle atomically (``reference``: the ``ref:*`` arrays, prefix included)."""
+    arrays = dict(weights, **(reference or {}), meta=np.array(json.dumps(meta.to_json(), sort_keys=True)))
     with atomic_output(path, "wb") as handle:
         np.savez_compressed(handle, **arrays)
 
@@ -385,10 +429,18 @@ def save_model(path: str, model, meta: BundleMeta | Mapping[str, Any], float16: 
 
 
 def with_threshold(bundle: ModelBundle, threshold: ThresholdRecord, path: str,
-                   extra: Mapping[str, Any] | None = None) -> None:
+                   extra: Mapping[str, Any] | None = None, reference: Any = None,
+                   reference_record: ReferenceRecord | None = None) -> None:
     """Write a copy of ``bundle`` to ``path`` with a new threshold record and the ``meta`` fields in ``extra``
-    replaced (e.g. ``metrics``); the input is left untouched."""
-    meta = BundleMeta.from_json({**bundle.info.to_json(), "threshold": threshold, **(extra or {})}, path)
+    replaced (e.g. ``metrics``); the input is left untouched. ``reference`` (a
+    :class:`deepmir_tools.reference.Reference`, with its ``reference_record``) replaces the bundle's reference;
+    without it the bundle's own is kept."""
+    record = {**bundle.info.to_json(), "threshold": threshold, **(extra or {})}
+    arrays = {f"{REFERENCE_PREFIX}{key}": array for key, array in bundle.reference_arrays.items()}
+    if reference is not None:
+        record["reference"] = reference_record
+        arrays = {f"{REFERENCE_PREFIX}{key}": array for key, array in reference.arrays().items()}
+    meta = BundleMeta.from_json(record, path)
     weights = {f"{_WEIGHT_PREFIX}{layer}:{i}": array
-               for layer, arrays in bundle.weights.items() for i, array in enumerate(arrays)}
-    save_bundle(path, meta, weights)
+               for layer, arrays_ in bundle.weights.items() for i, array in enumerate(arrays_)}
+    save_bundle(path, meta, weights, arrays)

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .bundle import ModelBundle, ThresholdRecord, calibrated_threshold
+from .bundle import ModelBundle, ReferenceRecord, ThresholdRecord, calibrated_threshold
 from .errors import DeepMirError
 from .labels import family_of, header_fields, split_class_entry
 from .metrics import (RocCurve, accuracy, fpr_at_tpr, macro_f1, per_class, roc_curve, threshold_at_fpr,
@@ -22,6 +22,9 @@ from .npzformat import read_encoded, sha256_of_file
 from .decision import SCORES, Decision, seeds_from, softmax  # noqa: F401 (SCORES: the score names)
 from .decision import gated as gated_scores
 from .metrics import energy_score
+from .reference import CANDIDATES as REFERENCE_CANDIDATES
+from .reference import K as REFERENCE_K
+from .reference import Reference
 from .scoring import Scorer
 from .seqio import LengthPolicy, read_records
 
@@ -38,6 +41,8 @@ class ScoredGroup:
     energy: np.ndarray  # (N,) negative free energy
     true: np.ndarray | None = None  # class indices (in-distribution only)
     seed_matches: np.ndarray | None = None  # (N,) nt 2-8 a known seed of the top family (None: no seed check)
+    seqs: list[str] = field(default_factory=list)  # the sequences scored (FASTA input)
+    families: list[str | None] = field(default_factory=list)  # OOD groups: each record's family= field, if any
 
     def score(self, kind: str, gated: bool = True) -> np.ndarray:
         """The ``softmax`` or ``energy`` score; ``gated``: -inf for seed mismatches, which no threshold accepts."""
@@ -91,7 +96,7 @@ def _score(scorer: Scorer, rule: Decision, label: str, ids: list[str], seqs: lis
         classes = scorer.bundle.classes
         seed_matches = np.array([rule.seed_matches(seq, classes[top][0])
                                  for seq, top in zip(seqs, probabilities.argmax(axis=1).tolist())], dtype=bool)
-    return ScoredGroup(label, ids, probabilities, energy_score(logits), true, seed_matches)
+    return ScoredGroup(label, ids, probabilities, energy_score(logits), true, seed_matches, list(seqs))
 
 
 def _fasta_segments(path: str, max_len: int, rule: Decision) -> list:
@@ -158,16 +163,83 @@ def parse_ood_spec(spec: str) -> tuple[str | None, str]:
 def score_ood(scorer: Scorer, specs: Iterable[str], rule: Decision) -> list[ScoredGroup]:
     """One group per OOD class, in order of first appearance, scored under ``rule`` (sequences outside its length
     range left out)."""
-    grouped: dict[str, tuple[list[str], list[str]]] = {}
+    grouped: dict[str, tuple[list[str], list[str], list[str | None]]] = {}
     for spec in specs:
         label, path = parse_ood_spec(spec)
         default = os.path.basename(path).split(".")[0]
         for segment in _fasta_segments(path, scorer.encoding["max_len"], rule):
-            name = label or header_fields(segment.description).get("class") or default
-            ids, seqs = grouped.setdefault(name, ([], []))
+            fields = header_fields(segment.description)
+            name = label or fields.get("class") or default
+            ids, seqs, families = grouped.setdefault(name, ([], [], []))
             ids.append(segment.id)
             seqs.append(segment.seq)
-    return [_score(scorer, rule, name, ids, seqs) for name, (ids, seqs) in grouped.items()]
+            families.append(fields.get("family"))
+    groups = []
+    for name, (ids, seqs, families) in grouped.items():
+        group = _score(scorer, rule, name, ids, seqs)
+        group.families = families
+        groups.append(group)
+    return groups
+
+
+def reference_from_fasta(path: str) -> Reference:
+    """The reference stage's members: every record of a labelled FASTA ('family=' and 'name=' headers)."""
+    members = []
+    for record in read_records(path):
+        family = family_of(record.description)
+        if family is None:
+            raise DeepMirError(f"{path}: record '{record.id}' has no family= label")
+        members.append((record.id, family[0], family[1], record.seq))
+    return Reference.from_members(members)
+
+
+@dataclass
+class ReferenceCalibration:
+    """The reference stage's minimum alignment score and what each OOD class lets through at it."""
+
+    min_score: int
+    below: float
+    target_fpr: float
+    fpr: dict[str, float]  # OOD class -> share of its sequences the reference stage would name
+
+
+def calibrate_reference(reference: Reference, ood: list[ScoredGroup], below: float,
+                        target_fpr: float = 0.01) -> ReferenceCalibration:
+    """The lowest alignment score at which the reference stage names at most ``target_fpr`` of every OOD class.
+
+    The stage only sees sequences whose network top softmax is below ``below``; OOD records whose family=
+    is a reference family are left out (a member of a family the network does not know is no false positive
+    of the reference, which knows it)."""
+    known = {accession for accession, _ in reference.families}
+    best: dict[str, np.ndarray] = {}
+    for group in ood:
+        scores = []
+        for seq, family, top in zip(group.seqs, group.families or [None] * len(group.seqs),
+                                    group.softmax.max(axis=1).tolist()):
+            if family in known:
+                continue
+            hit = reference.best_hit(seq) if top < below else None
+            scores.append(0 if hit is None else hit.score)
+        best[group.label] = np.array(scores, dtype=np.int64)
+    if not any(len(scores) for scores in best.values()):
+        raise DeepMirError("no out-of-distribution sequence outside the reference's families to calibrate it on")
+    # the smallest score s with share(score >= s) <= target in every class: one above each class's quantile
+    min_score = 1
+    for scores in best.values():
+        if len(scores):
+            allowed = int(np.floor(target_fpr * len(scores)))  # sequences of this class that may pass
+            ranked = np.sort(scores)[::-1]
+            if allowed < len(ranked):
+                min_score = max(min_score, int(ranked[allowed]) + 1)
+    fpr = {label: round(float(np.mean(scores >= min_score)), 6) for label, scores in best.items() if len(scores)}
+    return ReferenceCalibration(min_score, below, target_fpr, fpr)
+
+
+def reference_record(reference: Reference, path: str) -> ReferenceRecord:
+    """What a bundle records about its reference (``meta["reference"]``)."""
+    return {"families": [list(entry) for entry in reference.families], "members": len(reference),
+            "k": REFERENCE_K, "candidates": REFERENCE_CANDIDATES, "file": os.path.basename(path),
+            "sha256": sha256_of_file(path)}
 
 
 def calibrate(in_dist: ScoredGroup, ood: list[ScoredGroup], rule: Decision, method: str,

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .bundle import ModelBundle
-from .decision import ACCEPTED, SKIPPED, Decision
+from .decision import ACCEPTED, NETWORK, REFERENCE, SKIPPED, Decision
 from .errors import DeepMirError
 from .npzformat import EncodedSet
 from .scoring import Scorer, top_k
@@ -23,6 +23,7 @@ from .seqio import LengthPolicy, SeqRecord
 
 TSV_FORMAT = "deepmir-classify-tsv/1"
 BASE_COLUMNS = ("id", "length", "family_accession", "family_name", "score", "status", "second_family", "second_score")
+REFERENCE_COLUMNS = ("method", "alignment_score", "nearest_member")  # models with a reference stage
 CACHE_LIMIT = 2_000_000  # unique sequences remembered; beyond this the cache restarts
 
 # Collapsed-read headers: miRDeep2 (`seq_123_x45`), fastx_collapser (`1-45`), usearch (`;size=45`).
@@ -63,6 +64,7 @@ class ClassifyOptions:
     threads: int = 0  # 0 = all cores
     temperature: float | None = None  # softmax temperature; None = the model's (its Decision's)
     seed_check: bool = True  # apply the model's seed check, if it has one
+    reference: bool = True  # consult the model's reference stage, if it has one
 
 
 @dataclass
@@ -77,6 +79,9 @@ class Call:
     offset: int = 0
     count: int = 1
     seq: str = ""
+    method: str = NETWORK  # which stage gave the family (decision.NETWORK / REFERENCE)
+    alignment_score: int | None = None  # reference calls: the nearest member's Smith-Waterman score
+    member: str | None = None  # reference calls: the nearest member's ID
 
 
 class Classifier:
@@ -87,12 +92,41 @@ class Classifier:
         self.options = options
         # The TSV reports max softmax (of logits / temperature); the threshold applies to the decision's own
         # score, which is the energy score for a bundle calibrated on energy.
-        self.decision: Decision = bundle.decision.overridden(options.threshold, options.temperature, options.seed_check)
+        self.decision: Decision = bundle.decision.overridden(options.threshold, options.temperature, options.seed_check,
+                                                             options.reference)
+        self.reference = bundle.reference() if self.decision.reference_min_score is not None else None
+        if self.reference is None:
+            self.decision = self.decision.overridden(reference=False)
         self.scorer = Scorer(bundle, options.batch_size, threads=options.threads)
         self.max_len = bundle.encoding["max_len"]
+        # The families calls name: the network's classes, then the reference's other families
         self.classes = bundle.classes
-        # sequence -> (top families, their scores, decision score, whether nt 2-8 are a known seed of the top family)
-        self.cache: dict[str, tuple[tuple[int, ...], tuple[float, ...], float, bool]] = {}
+        self._reference_family = self._reference_families()
+        # sequence -> (top families, their scores, decision score, whether nt 2-8 are a known seed of the top family,
+        # the accepted nearest reference member and its alignment score, or None)
+        self.cache: dict[str, tuple[tuple[int, ...], tuple[float, ...], float, bool, tuple[int, int] | None]] = {}
+
+    def _reference_families(self) -> list[int]:
+        """Index in :attr:`classes` of each reference family (appended to the classes when the network lacks it)."""
+        if self.reference is None:
+            return []
+        index = {accession: i for i, (accession, _) in enumerate(self.classes)}
+        for accession, name in self.reference.families:
+            index.setdefault(accession, len(self.classes))
+            if index[accession] == len(self.classes):
+                self.classes.append((accession, name))
+        return [index[accession] for accession, _ in self.reference.families]
+
+    @property
+    def uses_reference(self) -> bool:
+        return self.reference is not None
+
+    def _reference_hit(self, seq: str, top_probability: float) -> tuple[int, int] | None:
+        """(member, alignment score) of the nearest reference member when the decision takes its family."""
+        if not self.decision.consults_reference(top_probability):
+            return None
+        hit = self.reference.best_hit(seq)
+        return (hit.member, hit.score) if hit is not None and self.decision.reference_accepts(hit.score) else None
 
     def _score_unique(self, seqs: Iterable[str]) -> None:
         new = sorted({s for s in seqs if s not in self.cache})
@@ -104,7 +138,7 @@ class Classifier:
         indices, values = top_k(probabilities, self.options.top_k)
         for seq, idx, val, score in zip(new, indices.tolist(), values.tolist(), decision.tolist()):
             seed_matches = self.decision.seed_matches(seq, self.classes[idx[0]][0])
-            self.cache[seq] = (tuple(idx), tuple(val), score, seed_matches)
+            self.cache[seq] = (tuple(idx), tuple(val), score, seed_matches, self._reference_hit(seq, val[0]))
 
     def _status(self, score: float, seed_matches: bool = True) -> str:
         return self.decision.status(score, seed_matches) if self.options.reject else ACCEPTED
@@ -136,9 +170,23 @@ class Classifier:
                 yield Call(record.id, len(record.seq), [], [], status, 0, count, record.seq)
                 continue
             _, offset, seq = best[index]
-            families, scores, decision, seed_matches = self.cache[seq]
+            families, scores, decision, seed_matches, hit = self.cache[seq]
+            if hit is not None:
+                yield self._reference_call(record, offset, count, seq, families, scores, hit)
+                continue
             yield Call(record.id, len(record.seq), list(families), list(scores), self._status(decision, seed_matches),
                        offset, count, seq)
+
+    def _reference_call(self, record: SeqRecord, offset: int, count: int, seq: str, families: tuple[int, ...],
+                        scores: tuple[float, ...], hit: tuple[int, int]) -> Call:
+        """The call of a sequence the reference names: the member's family first, its score the alignment score
+        over a perfect match of the whole sequence (2 per nt, at most 1); then the network's other families."""
+        member, alignment = hit
+        family = self._reference_family[int(self.reference.family[member])]
+        others = [(f, s) for f, s in zip(families, scores) if f != family][:len(families) - 1]
+        return Call(record.id, len(record.seq), [family] + [f for f, _ in others],
+                    [min(1.0, alignment / (2 * len(seq)))] + [s for _, s in others], ACCEPTED, offset, count, seq,
+                    REFERENCE, alignment, str(self.reference.ids[member]))
 
     def classify_encoded(self, data: EncodedSet) -> Iterator[Call]:
         """Calls for a pre-encoded NPZ; rows sharing an ID (windows) count as one record."""
@@ -162,13 +210,16 @@ class Classifier:
                        int(offsets[row]), count, record_id)
 
 
-def tsv_columns(top: int, windows: bool) -> list[str]:
-    """Column names of TSV v1 (extra ranks for ``--top-k`` > 2, ``offset`` for windows)."""
+def tsv_columns(top: int, windows: bool, reference: bool = False) -> list[str]:
+    """Column names of TSV v1 (extra ranks for ``--top-k`` > 2, ``offset`` for windows, the reference stage's
+    columns for a model that has one)."""
     columns = list(BASE_COLUMNS)
     for rank in range(3, top + 1):
         columns += [f"family_{rank}", f"score_{rank}"]
     if windows:
         columns.append("offset")
+    if reference:
+        columns += REFERENCE_COLUMNS
     return columns
 
 
@@ -180,11 +231,13 @@ def tsv_header(bundle: ModelBundle, decision: Decision, reject: bool, version: s
     override = "" if temperature is None else f" temperature={temperature:g}"
     lengths = "" if decision.length_range() == "any" else f" lengths={decision.length_range()}"
     seeds = "" if decision.seeds is None or not reject else f" seeds={decision.seed_check()}"
+    reference = ("" if decision.reference_min_score is None else
+                 f" reference_min_score={decision.reference_min_score} reference_below={decision.reference_below:g}")
     return (f"# deepmir-classify {version} format={TSV_FORMAT} model={bundle.name} "
-            f"model_sha256={bundle.sha256} threshold={rule}{override}{lengths}{seeds}")
+            f"model_sha256={bundle.sha256} threshold={rule}{override}{lengths}{seeds}{reference}")
 
 
-def tsv_row(call: Call, classes: list[tuple[str, str]], top: int, windows: bool) -> str:
+def tsv_row(call: Call, classes: list[tuple[str, str]], top: int, windows: bool, reference: bool = False) -> str:
     """One TSV row; empty family fields for skipped records, '.' for missing ranks."""
     if not call.families:  # skipped, too short or too long: no family
         fields = [call.id, str(call.length), ".", ".", ".", call.status, ".", "."] + [".", "."] * max(0, top - 2)
@@ -198,4 +251,7 @@ def tsv_row(call: Call, classes: list[tuple[str, str]], top: int, windows: bool)
                 fields += [".", "."]
     if windows:
         fields.append(str(call.offset))
+    if reference:
+        fields += [call.method if call.families else ".", "." if call.alignment_score is None else
+                   str(call.alignment_score), call.member or "."]
     return "\t".join(fields)

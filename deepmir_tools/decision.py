@@ -32,6 +32,8 @@ ACCEPTED, REJECTED = "accepted", "rejected"
 SEED_MISMATCH = "seed_mismatch"  # score passed, but nt 2-8 are no known seed of the top family
 TOO_SHORT, TOO_LONG = "too_short", "too_long"
 SKIPPED = "skipped"  # longer than the model takes, under --long skip
+NETWORK, REFERENCE = "network", "reference"  # which stage gave an accepted family
+DEFAULT_REFERENCE_BELOW = 0.99
 STATUSES = (ACCEPTED, REJECTED, SEED_MISMATCH, TOO_SHORT, TOO_LONG, SKIPPED)
 SCORES = ("softmax", "energy")
 SEED_START, SEED_END = 1, 8  # nt 2-8 (0-based slice), the seed of a miRNA
@@ -104,6 +106,8 @@ class Decision:
     min_length: int | None = None
     max_length: int | None = None
     seeds: Seeds | None = field(default=None, repr=False)
+    reference_min_score: int | None = None
+    reference_below: float = DEFAULT_REFERENCE_BELOW
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -112,6 +116,19 @@ class Decision:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
             raise ValueError(f"min_length {self.min_length} > max_length {self.max_length}")
+        if self.reference_min_score is not None and self.reference_min_score < 1:
+            raise ValueError(f"reference_min_score must be >= 1, got {self.reference_min_score}")
+        if not 0 <= self.reference_below <= 1:
+            raise ValueError(f"reference_below must be in [0, 1], got {self.reference_below}")
+
+    def consults_reference(self, top_probability: float) -> bool:
+        """Whether a sequence with this network top softmax is looked up in the reference."""
+        return self.reference_min_score is not None and top_probability < self.reference_below
+
+    def reference_accepts(self, alignment_score: int | None) -> bool:
+        """Whether a nearest reference member at this alignment score gives its family."""
+        return (self.reference_min_score is not None and alignment_score is not None
+                and alignment_score >= self.reference_min_score)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Family probabilities: softmax(logits / temperature), in float64."""
@@ -139,10 +156,12 @@ class Decision:
         return ACCEPTED if seed_matches else SEED_MISMATCH
 
     def overridden(self, threshold: float | None = None, temperature: float | None = None,
-                   seed_check: bool = True) -> "Decision":
+                   seed_check: bool = True, reference: bool = True) -> "Decision":
         """The same rule with a user's threshold and/or temperature (``None`` keeps the model's), without
-        the seed check when ``seed_check`` is False."""
+        the seed check when ``seed_check`` is False and without the reference stage when ``reference`` is False."""
         changes: dict[str, Any] = {}
+        if not reference:
+            changes["reference_min_score"] = None
         if threshold is not None:
             changes["threshold"] = float(threshold)
         if temperature is not None:
@@ -169,6 +188,9 @@ class Decision:
         if self.seeds is not None:
             record["seeds"] = {"positions": SEED_POSITIONS,
                                "by_family": {acc: sorted(self.seeds[acc]) for acc in sorted(self.seeds)}}
+        if self.reference_min_score is not None:
+            record["reference_min_score"] = self.reference_min_score
+            record["reference_below"] = self.reference_below
         return record
 
     def seed_check(self) -> str:
@@ -187,9 +209,13 @@ class Decision:
         if any(v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1) for v in lengths):
             raise ModelBundleError(f"{where}: malformed threshold record (min_length/max_length must be integers >= 1)")
         seeds = _seeds_from_record(record.get("seeds"), where)
+        min_score = record.get("reference_min_score")
+        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, int)):
+            raise ModelBundleError(f"{where}: malformed threshold record (reference_min_score must be an integer)")
         try:
             return cls(float(value), record.get("score", "softmax"), float(record.get("temperature", 1.0)), *lengths,
-                       seeds=seeds)
+                       seeds=seeds, reference_min_score=min_score,
+                       reference_below=float(record.get("reference_below", DEFAULT_REFERENCE_BELOW)))
         except (TypeError, ValueError) as exc:
             raise ModelBundleError(f"{where}: malformed threshold record ({exc})") from None
 

@@ -37,7 +37,8 @@ DEFAULT_COVERAGE = 0.8
 # parasail charges ``open`` for a gap's first column and ``extend`` for each further one, BLAST
 # 5 + 2 per column: open 7, extend 2 is the same cost for every gap length.
 _MATCH, _MISMATCH, _GAP_OPEN, _GAP_EXTEND = 2, -3, 7, 2
-_MATRIX = parasail.matrix_create("ACGTUN", _MATCH, _MISMATCH)
+BLASTN_GAP_OPEN, BLASTN_GAP_EXTEND = _GAP_OPEN, _GAP_EXTEND  # parasail's terms, for other users of the scores
+BLASTN_MATRIX = _MATRIX = parasail.matrix_create("ACGTUN", _MATCH, _MISMATCH)
 # The same scores times _TIE plus one per identical column: the best alignment of these is a best
 # BLASTN-score alignment with the most identities. Co-optimal alignments differ in identity (one
 # 2-nt gap or two 1-nt gaps cost the same), and BLAST may report either: taking the most identical

@@ -69,12 +69,14 @@ def _families_of(train: Sequence[Record]) -> int:
 # --------------------------------------------------------------------------------------------- BLAST
 
 class BlastPeer(Peer):
-    """``makeblastdb`` of the training sequences; ``blastn -task blastn``; best hit's family."""
+    """``makeblastdb`` of the training sequences; ``blastn -task blastn -max_target_seqs 5`` (as a speed-minded
+    user runs it: the same best-hit accuracy for less CPU than BLAST's default 500); best hit's family."""
 
     name = "blastn"
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, max_target_seqs: int = 5):
         self.threads = threads
+        self.max_target_seqs = max_target_seqs
 
     def available(self) -> str:
         missing = [exe for exe in ("makeblastdb", "blastn") if shutil.which(exe) is None]
@@ -96,7 +98,8 @@ class BlastPeer(Peer):
         build = proc.run(["makeblastdb", "-in", db_fa, "-dbtype", "nucl", "-out", db], label="makeblastdb")
         hits_path = os.path.join(workdir, "hits.tsv")
         with open(hits_path, "w") as hits:
-            query = proc.run(["blastn", "-task", "blastn", "-num_threads", str(self.threads), "-query", query_dna,
+            query = proc.run(["blastn", "-task", "blastn", "-num_threads", str(self.threads),
+                              "-max_target_seqs", str(self.max_target_seqs), "-query", query_dna,
                               "-db", db, "-outfmt", "6 qseqid sseqid bitscore evalue"], stdout=hits, label="blastn")
         best: dict = {}
         with open(hits_path) as handle:
@@ -107,7 +110,8 @@ class BlastPeer(Peer):
                     best[qid] = (subject_family[sid], score)
         predictions = {r.id: best.get(r.id, (None, 0.0)) for r in read_fasta(queries_fa)}
         return [PeerResult(self.name, self.version(), _families_of(train), predictions, query, build,
-                           note=f"-task blastn -num_threads {self.threads}; best bitscore; no hit = rejected")]
+                           note=f"-task blastn -max_target_seqs {self.max_target_seqs} -num_threads {self.threads}; "
+                                "best bitscore; no hit = rejected")]
 
 
 # --------------------------------------------------------------------------------------- k-mer baseline

@@ -50,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "known seed of its top family is then reported as seed_mismatch, and calibration counts it "
                             "as rejected (default: the model's seed check, none for an uncalibrated model)")
     seeds.add_argument("--no-seeds", action="store_true", help="drop the model's seed check")
+    parser.add_argument("--reference", metavar="FASTA",
+                        help="labelled FASTA ('family=', 'name=' headers) of known members of every family, those the "
+                             "network was not trained on included (e.g. the training hairpins plus all members of the "
+                             "small families): the bundle carries them, and a sequence the network is unsure of (top "
+                             "softmax < --reference-below) takes the family of its nearest member when their "
+                             "Smith-Waterman score (BLASTN's scores) reaches the minimum chosen here on the --ood sets "
+                             "(default: the model's reference, none for an uncalibrated model)")
+    parser.add_argument("--reference-fpr", type=probability, default=0.01,
+                        help="the most of each --ood class the reference stage may name (records whose family= is a "
+                             "reference family are left out): sets the minimum alignment score")
+    parser.add_argument("--reference-below", type=probability, default=None,
+                        help="network top softmax below which the reference is consulted (default: the model's, 0.99)")
     parser.add_argument("--method", choices=("target-fpr", "max-f", "fixed"), default="target-fpr",
                         help="how to choose the threshold: at --target-fpr on the ROC, at the best F1, or --threshold")
     parser.add_argument("--target-fpr", type=probability, default=0.05, help="false positive rate for --method target-fpr")
@@ -121,7 +133,8 @@ def calibration_rule(bundle, args: argparse.Namespace):
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..bundle import load_bundle, resolve_model, with_threshold
-    from ..calibration import (bundle_threshold_extra, calibrate, metrics_rows, score_in_distribution, score_ood,
+    from ..calibration import (bundle_threshold_extra, calibrate, calibrate_reference, metrics_rows,
+                               reference_from_fasta, reference_record, score_in_distribution, score_ood,
                                threshold_record)
     from ..errors import DeepMirError
     from ..scoring import Scorer
@@ -138,10 +151,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorer = Scorer(bundle, args.batch_size, threads=args.threads)
     in_dist = score_in_distribution(scorer, args.in_dist, rule)
     ood = score_ood(scorer, args.ood, rule)
+    reference = stage = None
+    if args.reference:
+        from dataclasses import replace
+
+        reference = reference_from_fasta(args.reference)
+        below = rule.reference_below if args.reference_below is None else args.reference_below
+        stage = calibrate_reference(reference, ood, below, args.reference_fpr)
+        rule = replace(rule, reference_min_score=stage.min_score, reference_below=below)
+        say(args, f"{PROG}: reference of {len(reference)} members in {len(reference.families)} families: minimum "
+                  f"alignment score {stage.min_score} (at most {args.reference_fpr:g} of each OOD class; "
+                  + ", ".join(f"{label} {rate:.4f}" for label, rate in stage.fpr.items()) + ")")
     method = "fixed" if args.threshold is not None else args.method
     result = calibrate(in_dist, ood, rule, method, args.target_fpr, args.threshold)
     record = threshold_record(result, args.in_dist, args.ood, args.target_fpr)
-    with_threshold(bundle, record, args.output, bundle_threshold_extra(bundle, result))
+    with_threshold(bundle, record, args.output, bundle_threshold_extra(bundle, result), reference,
+                   reference_record(reference, args.reference) if reference is not None else None)
     if args.roc:
         write_roc(args.roc, result)
     if args.metrics:

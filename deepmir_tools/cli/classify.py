@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-seed-check", action="store_true",
                         help="do not check reads' nt 2-8 against the known seeds of their family (models calibrated "
                         "with a seed check, such as 'mature'; such reads are otherwise 'seed_mismatch')")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="network only: do not look sequences the network is unsure of up in the model's reference "
+                        "(models calibrated with --reference, such as 'hairpin': the nearest known member of any "
+                        "family, small families included; see the method, reference columns)")
     parser.add_argument("--temperature", type=positive_float,
                         help="report softmax(logits / T) (default: the model's T, under which its threshold was chosen)")
     parser.add_argument("--long", choices=LONG_POLICIES, default="skip",
@@ -100,17 +104,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = ClassifyOptions(threshold=args.threshold, reject=not args.no_reject, top_k=max(args.top_k, 2),
                               batch_size=args.batch_size, long_policy=args.long, window_step=args.window_step,
                               count_style=args.read_counts, threads=args.threads, temperature=args.temperature,
-                              seed_check=not args.no_seed_check)
+                              seed_check=not args.no_seed_check,
+                              # an encoded NPZ keeps no sequences to look up: the network alone decides
+                              reference=not (args.no_reference or args.input.endswith(".npz")))
     classifier = Classifier(bundle, options)
     windows = args.long == "window"
     tally, status_counts = Tally(), {}
-    classes = bundle.classes  # a property that builds a list: once, not once per read
+    classes = classifier.classes  # the network's and the reference's families
+    reference = classifier.uses_reference
     header = tsv_header(bundle, classifier.decision, options.reject, __version__, args.temperature)
     with atomic_output(args.output) as out:
         out.write(header + "\n")
-        out.write("\t".join(tsv_columns(options.top_k, windows)) + "\n")
+        out.write("\t".join(tsv_columns(options.top_k, windows, reference)) + "\n")
         for call in _progress(args, _calls(args, classifier)):
-            out.write(tsv_row(call, classes, options.top_k, windows) + "\n")
+            out.write(tsv_row(call, classes, options.top_k, windows, reference) + "\n")
             status_counts[call.status] = status_counts.get(call.status, 0) + 1
             tally.add(call, classes)
     if args.counts:

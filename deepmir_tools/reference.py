@@ -1,0 +1,197 @@
+"""The reference stage: the nearest known member of any family, for the families a network cannot learn.
+
+A network learns a family from its members; miRBase's 1,400 families of 2-9 unique hairpins give it
+too few. Their members are still known, and a query with a close relative among them is
+recognised by alignment (what BLASTN against miRBase does, and it does well there). A bundle may
+carry a **reference**: labelled member sequences of every family (those the network knows
+included), and :mod:`deepmir_tools.decision` consults it for the sequences the network is not
+confident about.
+
+Search, per query: candidates are the ``CANDIDATES`` members sharing the most distinct
+``K``-mers with it (a k-mer index built when the bundle loads), each aligned to the query by
+Smith-Waterman under BLASTN's scores (match +2, mismatch -3, gap 5 + 2 per nt; parasail, the
+same scores as :mod:`deepmir_tools.relatives`); the best-scoring member wins, ties to the earlier
+member. Same strand only, like ``blastn -strand plus`` on miRBase hairpins.
+
+Bundle arrays (docs/formats.md): ``ref:codes`` (uint8, the members' letters concatenated,
+A C G U = 0 1 2 3, any other = 4), ``ref:offsets`` (int64, member i is
+``codes[offsets[i]:offsets[i + 1]]``), ``ref:family`` (int32, index into ``meta["reference"]
+["families"]``), ``ref:ids`` (unicode, member IDs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numba
+import numpy as np
+import parasail
+
+from .relatives import BLASTN_GAP_EXTEND, BLASTN_GAP_OPEN, BLASTN_MATRIX
+
+K = 8  # k-mer length of the candidate index: below BLASTN's word size 11, for remote relatives
+CANDIDATES = 30  # members aligned per query (10: 0.4 points fewer small-family queries right)
+_LETTERS = "ACGU"
+_OTHER = 4
+_CODE = np.full(256, _OTHER, dtype=np.uint8)
+for _i, _letter in enumerate(_LETTERS):
+    _CODE[ord(_letter)] = _CODE[ord(_letter.lower())] = _i
+_CODE[ord("T")] = _CODE[ord("t")] = 3
+
+
+def encode(seq: str) -> np.ndarray:
+    """A sequence as codes 0-3 (ACGU; T = U, any case), 4 for anything else."""
+    return _CODE[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
+
+
+@numba.njit(cache=True)
+def _distinct_kmers(codes: np.ndarray, start: int, end: int, k: int) -> np.ndarray:
+    """The distinct k-mers (as integers) of codes[start:end] that hold no code 4, sorted."""
+    mask = (1 << (2 * k)) - 1
+    found = np.empty(max(end - start - k + 1, 0), dtype=np.int64)
+    n = 0
+    value = 0
+    valid = 0
+    for i in range(start, end):
+        c = codes[i]
+        if c > 3:
+            valid = 0
+            value = 0
+            continue
+        value = ((value << 2) | c) & mask
+        valid += 1
+        if valid >= k:
+            found[n] = value
+            n += 1
+    return np.unique(found[:n])
+
+
+@numba.njit(cache=True)
+def _index(codes: np.ndarray, offsets: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Posting lists: members holding k-mer v are posts[starts[v]:starts[v + 1]], in member order."""
+    n = len(offsets) - 1
+    per_member = [_distinct_kmers(codes, offsets[i], offsets[i + 1], k) for i in range(n)]
+    starts = np.zeros((1 << (2 * k)) + 1, dtype=np.int64)
+    for kmers in per_member:
+        for v in kmers:
+            starts[v + 1] += 1
+    for v in range(1, len(starts)):
+        starts[v] += starts[v - 1]
+    fill = starts[:-1].copy()
+    posts = np.empty(starts[-1], dtype=np.int32)
+    for member in range(n):
+        for v in per_member[member]:
+            posts[fill[v]] = member
+            fill[v] += 1
+    return starts, posts
+
+
+@numba.njit(cache=True)
+def _candidates(query: np.ndarray, k: int, starts: np.ndarray, posts: np.ndarray, shared: np.ndarray,
+                count: int) -> np.ndarray:
+    """The ``count`` members sharing the most distinct k-mers with ``query`` (fewer if fewer share any; ties:
+    the earlier member). ``shared`` is a zeroed work array of one counter per member, zeroed again on return."""
+    touched = []
+    for v in _distinct_kmers(query, 0, len(query), k):
+        for j in range(starts[v], starts[v + 1]):
+            member = posts[j]
+            if shared[member] == 0:
+                touched.append(member)
+            shared[member] += 1
+    best = np.full(count, -1, dtype=np.int64)
+    best_shared = np.zeros(count, dtype=np.int64)
+    for member in sorted(touched):
+        c = shared[member]
+        shared[member] = 0
+        if c > best_shared[count - 1]:
+            p = count - 1
+            while p > 0 and best_shared[p - 1] < c:
+                best_shared[p] = best_shared[p - 1]
+                best[p] = best[p - 1]
+                p -= 1
+            best_shared[p] = c
+            best[p] = member
+    return best[best >= 0]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """The best reference member of a query: its index, and the Smith-Waterman score (BLASTN's scores)."""
+
+    member: int
+    score: int
+
+
+class Reference:
+    """Labelled member sequences with a k-mer index; :meth:`best_hits` finds each query's nearest member."""
+
+    def __init__(self, codes: np.ndarray, offsets: np.ndarray, family: np.ndarray, ids: np.ndarray,
+                 families: Sequence[tuple[str, str]]):
+        if len(offsets) != len(family) + 1 or len(ids) != len(family) or offsets[0] != 0 or offsets[-1] != len(codes):
+            raise ValueError("reference arrays disagree in length")
+        if len(family) and not (0 <= family.min() and family.max() < len(families)):
+            raise ValueError("reference member family index out of range")
+        if codes.size and codes.max() > _OTHER:
+            raise ValueError("reference codes outside 0-4")
+        self.codes = np.ascontiguousarray(codes, dtype=np.uint8)
+        self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        self.family = np.ascontiguousarray(family, dtype=np.int32)
+        self.ids = ids
+        self.families = [(str(a), str(n)) for a, n in families]
+        self._starts, self._posts = _index(self.codes, self.offsets, K)
+        self._shared = np.zeros(len(self.family), dtype=np.int64)
+        self._texts = [None] * len(self.family)
+
+    @classmethod
+    def from_members(cls, members: Iterable[tuple[str, str, str, str]]) -> "Reference":
+        """A reference from (member ID, family accession, family name, sequence) tuples, in that order."""
+        families: dict[str, tuple[int, str]] = {}
+        codes, family, ids, offsets = [], [], [], [0]
+        for member_id, accession, name, seq in members:
+            index, _ = families.setdefault(accession, (len(families), name))
+            codes.append(encode(seq))
+            offsets.append(offsets[-1] + len(seq))
+            family.append(index)
+            ids.append(member_id)
+        table = [(accession, name) for accession, (_, name) in families.items()]
+        return cls(np.concatenate(codes) if codes else np.zeros(0, np.uint8), np.asarray(offsets, np.int64),
+                   np.asarray(family, np.int32), np.asarray(ids, dtype=str), table)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], families: Sequence[tuple[str, str]]) -> "Reference":
+        """The reference of a bundle's ``ref:*`` arrays (prefix removed; ``families``: ``meta["reference"]["families"]``)."""
+        return cls(arrays["codes"], arrays["offsets"], arrays["family"], arrays["ids"], families)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays a bundle stores (as ``ref:<name>``; :func:`deepmir_tools.bundle.with_threshold`)."""
+        return {"codes": self.codes, "offsets": self.offsets, "family": self.family, "ids": self.ids}
+
+    def __len__(self) -> int:
+        return len(self.family)
+
+    def member_family(self, member: int) -> tuple[str, str]:
+        """(accession, name) of a member's family."""
+        return self.families[int(self.family[member])]
+
+    def _text(self, member: int) -> str:
+        text = self._texts[member]
+        if text is None:
+            part = self.codes[self.offsets[member]:self.offsets[member + 1]]
+            text = self._texts[member] = "".join("ACGUN"[c] for c in part.tolist())
+        return text
+
+    def best_hit(self, seq: str) -> Hit | None:
+        """The nearest member of ``seq`` (None when no member shares a k-mer with it)."""
+        query = seq.upper().replace("T", "U")
+        candidates = _candidates(encode(query), K, self._starts, self._posts, self._shared, CANDIDATES)
+        if not len(candidates):
+            return None
+        profile = parasail.profile_create_16(query, BLASTN_MATRIX)
+        best: Hit | None = None
+        for member in candidates.tolist():
+            score = parasail.sw_striped_profile_16(profile, self._text(member), BLASTN_GAP_OPEN,
+                                                   BLASTN_GAP_EXTEND).score
+            if best is None or score > best.score or (score == best.score and member < best.member):
+                best = Hit(member, int(score))
+        return best
