@@ -7,7 +7,9 @@ downloaded. Run normally first, as the current user with a writable cache folder
 there and not in the install, and a second run must reuse them (nothing rewritten). Then the whole environment is
 made read-only (chmod -R a-w) and ``deepmir-classify`` runs as user nobody (uid 65534) with an unwritable HOME and
 no XDG_CACHE_HOME / NUMBA_CACHE_DIR: exit 0, the same table as the normal run, at most one warning line (the
-cache) on top of the normal run's stderr, and not a file of the install changed.
+cache) on top of the normal run's stderr, and not a file of the install changed. ``deepmir-scan`` (its own numba
+kernels) goes through the same three steps on two real Arabidopsis regions (``test-data/scan/``): its GFF3 is
+byte-identical in all runs; its summary line differs only in the time and speed it reports, which are masked.
 
 Where the interpreter or the dependencies lie in a folder user nobody cannot enter (a pyenv Python or a clone under
 /root), nobody gets CAP_DAC_READ_SEARCH (read and enter anything, write nothing it may not) and nothing else. Not
@@ -17,6 +19,7 @@ root: the current user is already unprivileged. Root without setpriv: skipped, e
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import site
 import stat
@@ -32,10 +35,18 @@ from conftest import REPO, TEST_DATA, in_ci, tool_path
 pytestmark = pytest.mark.slow
 
 NOBODY = "65534"  # nobody / nogroup (nfsnobody) on Debian, Ubuntu, RHEL, Alpine
-RUNS = {  # name -> classify arguments (inputs relative to the data folder)
-    "hairpins": ["hairpins-hsa30.fa"],
-    "reads": ["-m", "mature", "reads-bovine40.fq"],
+RUNS = {  # name -> (console script, its arguments; the input, last, is a file name in the data folder)
+    "hairpins": ("deepmir-classify", ["hairpins-hsa30.fa"]),
+    "reads": ("deepmir-classify", ["-m", "mature", "reads-bovine40.fq"]),
+    "scan": ("deepmir-scan", ["ath-chr1-MIR165a-MIR159b.fa"]),  # 2 records, 4,307 nt: GFF3 on stdout
 }
+INPUTS = {  # data folder file name -> its source under test-data/
+    "hairpins-hsa30.fa": "hairpins-hsa30.fa",
+    "reads-bovine40.fq": "reads-bovine40.fq",
+    "ath-chr1-MIR165a-MIR159b.fa": "scan/ath-chr1-MIR165a-MIR159b.fa",
+}
+# the only part of a run's stderr that may change from run to run: the time and speed in deepmir-scan's summary
+_SCAN_TIME = re.compile(r"(?<= in )[0-9.]+ s(, [0-9.]+ kb/s)?(?=; )")
 SOURCE_FILES = ["setup.cfg", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"]
 
 
@@ -98,9 +109,9 @@ def install():
         assert purelib in package.parents, f"imported {located}, not the fresh install"
         data = root / "data"
         data.mkdir()
-        for args in RUNS.values():
-            shutil.copy(TEST_DATA / args[-1], data / args[-1])
-        yield {"root": root, "venv": venv, "package": package, "data": data, "classify": venv / "bin" / "deepmir-classify"}
+        for name, source in INPUTS.items():
+            shutil.copy(TEST_DATA / source, data / name)
+        yield {"root": root, "venv": venv, "package": package, "data": data, "bin": venv / "bin"}
     finally:
         make_writable(root)
         shutil.rmtree(root, ignore_errors=True)
@@ -108,6 +119,40 @@ def install():
 
 def _importable(python: Path, module: str) -> bool:
     return subprocess.run([str(python), "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def command(install, name: str) -> list[str]:
+    """The installed console script and arguments of run ``name`` (see RUNS)."""
+    tool, args = RUNS[name]
+    return [str(install["bin"] / tool), *args]
+
+
+def stderr_lines(result: subprocess.CompletedProcess) -> list[str]:
+    """The run's stderr lines, deepmir-scan's time and speed masked (the only thing that may differ between runs)."""
+    return [_SCAN_TIME.sub("<time>", line) if line.startswith("deepmir-scan: ") else line
+            for line in result.stderr.decode().splitlines()]
+
+
+def check_output(name: str, stdout: bytes) -> None:
+    """What a normal run must have found (so that two runs cannot agree on an empty or broken output)."""
+    if RUNS[name][0] == "deepmir-classify":
+        assert stdout.count(b"\n") > 10 and b"\taccepted\t" in stdout
+        return
+    # deepmir-scan: a locus of the right family and strand on each annotated precursor (ath-MIR165a, MIR166, minus;
+    # ath-MIR159b, MIR159, plus: test-data/scan/ath-chr1-MIR165a-MIR159b.gff3, chromosome coordinates; the records
+    # are named chromosome:first-last)
+    lines = stdout.decode().splitlines()
+    assert lines[0] == "##gff-version 3" and lines[1].startswith("##deepmir-scan ")
+    loci = [line.split("\t") for line in lines[2:]]
+    for line in (TEST_DATA / "scan" / "ath-chr1-MIR165a-MIR159b.gff3").read_text().splitlines():
+        if line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        start, end, strand, family = int(fields[3]), int(fields[4]), fields[6], fields[8].split("family=")[1]
+        hits = [locus for locus in loci if locus[6] == strand and locus[8].split(";family=")[1].split(";")[0] == family
+                and int(locus[0].split(":")[1].split("-")[0]) - 1 + int(locus[3]) <= end
+                and int(locus[0].split(":")[1].split("-")[0]) - 1 + int(locus[4]) >= start]
+        assert hits, (line, lines)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -137,26 +182,29 @@ def unprivileged_prefix(install) -> list[str]:
 
 
 def test_installed_package_caches_kernels_in_the_user_folder_and_runs_read_only(install, tmp_path):
-    classify, package, venv, data = install["classify"], install["package"], install["venv"], install["data"]
+    venv, data = install["venv"], install["data"]
     cache_home = tmp_path / "cache"
 
     # 1. a normal run, writable cache folder: the kernels are cached there, never in the install
     normal = {}
-    for name, args in RUNS.items():
-        result = subprocess.run([str(classify), *args], capture_output=True, cwd=data,
+    for name in RUNS:
+        result = subprocess.run(command(install, name), capture_output=True, cwd=data,
                                 env=clean_env(XDG_CACHE_HOME=str(cache_home)), timeout=300)
         assert result.returncode == 0, result.stderr.decode()
-        assert result.stdout.count(b"\n") > 10 and b"\taccepted\t" in result.stdout
+        check_output(name, result.stdout)
         normal[name] = result
     assert numba_files(venv) == [], "numba wrote its cache into the installed package"
     cached = numba_files(cache_home)
     assert cached and all(p.startswith("deepmir-tools/numba-") for p in cached), cached
+    assert any("scan._window_pool_kernel" in p for p in cached), cached  # deepmir-scan's own kernels too
 
     # 2. the second run reuses the cache: same output, no kernel recompiled (nothing rewritten)
     before = snapshot(cache_home)
-    again = subprocess.run([str(classify), *RUNS["hairpins"]], capture_output=True, cwd=data,
-                           env=clean_env(XDG_CACHE_HOME=str(cache_home)), timeout=300)
-    assert again.returncode == 0 and again.stdout == normal["hairpins"].stdout
+    for name in ("hairpins", "scan"):
+        again = subprocess.run(command(install, name), capture_output=True, cwd=data,
+                               env=clean_env(XDG_CACHE_HOME=str(cache_home)), timeout=300)
+        assert again.returncode == 0 and again.stdout == normal[name].stdout, name
+        assert stderr_lines(again) == stderr_lines(normal[name]), name
     assert snapshot(cache_home) == before
 
     # 3. read-only install, unprivileged user, unwritable HOME, no cache folder anywhere
@@ -167,15 +215,16 @@ def test_installed_package_caches_kernels_in_the_user_folder_and_runs_read_only(
     subprocess.run(["chmod", "-R", "a-w", str(install["root"])], check=True)
     installed = snapshot(install["root"])
     try:
-        for name, args in RUNS.items():
-            result = subprocess.run(prefix + [str(classify), *args], capture_output=True, cwd=data,
+        for name in RUNS:
+            result = subprocess.run(prefix + command(install, name), capture_output=True, cwd=data,
                                     env=clean_env(HOME=str(home)), timeout=300)
             err = result.stderr.decode()
             assert result.returncode == 0, err
             assert result.stdout == normal[name].stdout, f"{name}: output differs from the normal run"
-            extra = [line for line in err.splitlines() if line not in normal[name].stderr.decode().splitlines()]
+            extra = [line for line in stderr_lines(result) if line not in stderr_lines(normal[name])]
             assert len(extra) <= 1 and all("warning" in line and "cache" in line for line in extra), err
             assert extra, f"{name}: no warning that the kernels run uncached"
+            assert len(stderr_lines(result)) == len(stderr_lines(normal[name])) + 1, err  # nothing else missing
         assert snapshot(install["root"]) == installed, "a file of the install (or its data) was written"
     finally:
         home.chmod(0o755)
