@@ -8,7 +8,8 @@
   CG|GC, GU|UG (value code/3). :func:`pair_values` turns codes into the paper's values.
 - ``mixed``: L x L x 2, channel 0 = probability matrix, channel 1 = pair values. float16.
 
-All matrices are symmetric and zero-padded to ``max_len`` at the end. Structure
+Probability matrices and unordered pair codes are symmetric; ordered pair codes hold the mirror
+type at (j, i) of the type at (i, j) (AU there is UA here). All are zero-padded to ``max_len`` at the end. Structure
 prediction (the slow part) runs in ``threads`` worker processes.
 """
 
