@@ -92,6 +92,7 @@ class ReferenceRecord(TypedDict):
     candidates: int  # members aligned per query
     file: str  # base name of the labelled FASTA the members came from
     sha256: str
+    dropped: NotRequired[list[str]]  # member IDs of that file left out as non-miRNA look-alikes (calibration)
 
 
 class DataRecord(TypedDict):

@@ -8,10 +8,13 @@ included), and :mod:`deepmir_tools.decision` consults it for the sequences the n
 confident about.
 
 Search, per query: candidates are the ``CANDIDATES`` members sharing the most distinct
-``K``-mers with it (a k-mer index built when the bundle loads), each aligned to the query by
+``K``-mers with it (a k-mer index of both strands built when the bundle loads), aligned to the query
+(the first ``FIRST_CANDIDATES``, the rest only when these align poorly) by
 Smith-Waterman under BLASTN's scores (match +2, mismatch -3, gap 5 + 2 per nt; parasail, the
 same scores as :mod:`deepmir_tools.relatives`); the best-scoring member wins, ties to the earlier
-member. Same strand only, like ``blastn -strand plus`` on miRBase hairpins.
+member. Both strands, like ``blastn``: miRBase families hold members annotated on opposite strands of
+one locus (viral and some plant and nematode families), which only a reverse-complement alignment
+relates.
 
 Bundle arrays (docs/formats.md): ``ref:codes`` (uint8, the members' letters concatenated,
 A C G U = 0 1 2 3, any other = 4), ``ref:offsets`` (int64, member i is
@@ -31,7 +34,16 @@ import parasail
 from .relatives import BLASTN_GAP_EXTEND, BLASTN_GAP_OPEN, BLASTN_MATRIX
 
 K = 8  # k-mer length of the candidate index: below BLASTN's word size 11, for remote relatives
-CANDIDATES = 30  # members aligned per query (10: 0.4 points fewer small-family queries right)
+# Hairpins are nearly self-complementary: reversed, a hairpin of another family often aligns about as well as a
+# relative does, so the reverse strand must win clearly (20 more matching nt). Measured on the small-family
+# benchmark at the same minimum score: margin 0 96.7%, 40 97.0%, reverse strand never 96.5% (viral and some plant
+# families hold members annotated on opposite strands, which only the reverse strand relates).
+REVERSE_MARGIN = 40
+CANDIDATES = 30
+# Aligned first, in order of shared k-mers; the rest only when none of these reaches half a perfect match of the
+# query (2 per nt). On the small- and large-family benchmark queries this changed no hit and aligned ~10 members
+# per query instead of 30.
+FIRST_CANDIDATES = 5  # members aligned per query (10: 0.4 points fewer small-family queries right)
 _LETTERS = "ACGU"
 _OTHER = 4
 _CODE = np.full(256, _OTHER, dtype=np.uint8)
@@ -68,42 +80,62 @@ def _distinct_kmers(codes: np.ndarray, start: int, end: int, k: int) -> np.ndarr
 
 
 @numba.njit(cache=True)
+def _reverse_complement(codes: np.ndarray) -> np.ndarray:
+    """Codes of the reverse complement (A<->U, C<->G; 4 stays 4)."""
+    out = np.empty_like(codes)
+    n = len(codes)
+    for i in range(n):
+        c = codes[n - 1 - i]
+        out[i] = 3 - c if c < 4 else c
+    return out
+
+
+@numba.njit(cache=True)
 def _index(codes: np.ndarray, offsets: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Posting lists: members holding k-mer v are posts[starts[v]:starts[v + 1]], in member order."""
+    """Posting lists over both strands: entries holding k-mer v are posts[starts[v]:starts[v + 1]], where entry
+    2 * member is the member as given and 2 * member + 1 its reverse complement."""
     n = len(offsets) - 1
-    per_member = [_distinct_kmers(codes, offsets[i], offsets[i + 1], k) for i in range(n)]
+    per_entry = []
+    for i in range(n):
+        forward = codes[offsets[i]:offsets[i + 1]]
+        per_entry.append(_distinct_kmers(forward, 0, len(forward), k))
+        reverse = _reverse_complement(forward)
+        per_entry.append(_distinct_kmers(reverse, 0, len(reverse), k))
     starts = np.zeros((1 << (2 * k)) + 1, dtype=np.int64)
-    for kmers in per_member:
+    for kmers in per_entry:
         for v in kmers:
             starts[v + 1] += 1
     for v in range(1, len(starts)):
         starts[v] += starts[v - 1]
     fill = starts[:-1].copy()
     posts = np.empty(starts[-1], dtype=np.int32)
-    for member in range(n):
-        for v in per_member[member]:
-            posts[fill[v]] = member
+    for entry in range(2 * n):
+        for v in per_entry[entry]:
+            posts[fill[v]] = entry
             fill[v] += 1
     return starts, posts
 
 
 @numba.njit(cache=True)
 def _candidates(query: np.ndarray, k: int, starts: np.ndarray, posts: np.ndarray, shared: np.ndarray,
-                count: int) -> np.ndarray:
-    """The ``count`` members sharing the most distinct k-mers with ``query`` (fewer if fewer share any; ties:
-    the earlier member). ``shared`` is a zeroed work array of one counter per member, zeroed again on return."""
-    touched = []
+                touched: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` index entries sharing the most distinct k-mers with ``query`` (fewer if fewer share any;
+    ties: the entry reached first). ``shared`` and ``touched`` are work arrays of one slot per entry; ``shared``
+    must be zero and is zero again on return."""
+    n_touched = 0
     for v in _distinct_kmers(query, 0, len(query), k):
         for j in range(starts[v], starts[v + 1]):
-            member = posts[j]
-            if shared[member] == 0:
-                touched.append(member)
-            shared[member] += 1
+            entry = posts[j]
+            if shared[entry] == 0:
+                touched[n_touched] = entry
+                n_touched += 1
+            shared[entry] += 1
     best = np.full(count, -1, dtype=np.int64)
     best_shared = np.zeros(count, dtype=np.int64)
-    for member in sorted(touched):
-        c = shared[member]
-        shared[member] = 0
+    for t in range(n_touched):
+        entry = touched[t]
+        c = shared[entry]
+        shared[entry] = 0
         if c > best_shared[count - 1]:
             p = count - 1
             while p > 0 and best_shared[p - 1] < c:
@@ -111,16 +143,18 @@ def _candidates(query: np.ndarray, k: int, starts: np.ndarray, posts: np.ndarray
                 best[p] = best[p - 1]
                 p -= 1
             best_shared[p] = c
-            best[p] = member
+            best[p] = entry
     return best[best >= 0]
 
 
 @dataclass(frozen=True)
 class Hit:
-    """The best reference member of a query: its index, and the Smith-Waterman score (BLASTN's scores)."""
+    """The best reference member of a query: its index, the Smith-Waterman score (BLASTN's scores) and the
+    member's strand that aligned (``+`` as given, ``-`` its reverse complement)."""
 
     member: int
     score: int
+    strand: str = "+"
 
 
 class Reference:
@@ -140,8 +174,9 @@ class Reference:
         self.ids = ids
         self.families = [(str(a), str(n)) for a, n in families]
         self._starts, self._posts = _index(self.codes, self.offsets, K)
-        self._shared = np.zeros(len(self.family), dtype=np.int64)
-        self._texts = [None] * len(self.family)
+        self._shared = np.zeros(2 * len(self.family), dtype=np.int64)
+        self._touched = np.zeros(2 * len(self.family), dtype=np.int64)
+        self._texts: list[str | None] = [None] * (2 * len(self.family))
 
     @classmethod
     def from_members(cls, members: Iterable[tuple[str, str, str, str]]) -> "Reference":
@@ -163,6 +198,16 @@ class Reference:
         """The reference of a bundle's ``ref:*`` arrays (prefix removed; ``families``: ``meta["reference"]["families"]``)."""
         return cls(arrays["codes"], arrays["offsets"], arrays["family"], arrays["ids"], families)
 
+    def without(self, members: Iterable[int]) -> "Reference":
+        """The same reference less some members (the family table is kept as it is)."""
+        keep = np.ones(len(self), dtype=bool)
+        keep[list(members)] = False
+        lengths = np.diff(self.offsets)[keep]
+        codes = np.concatenate([self.codes[self.offsets[i]:self.offsets[i + 1]] for i in np.flatnonzero(keep)]
+                               or [np.zeros(0, np.uint8)])
+        return Reference(codes, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), self.family[keep],
+                         self.ids[keep], self.families)
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays a bundle stores (as ``ref:<name>``; :func:`deepmir_tools.bundle.with_threshold`)."""
         return {"codes": self.codes, "offsets": self.offsets, "family": self.family, "ids": self.ids}
@@ -174,24 +219,36 @@ class Reference:
         """(accession, name) of a member's family."""
         return self.families[int(self.family[member])]
 
-    def _text(self, member: int) -> str:
-        text = self._texts[member]
+    def _text(self, entry: int) -> str:
+        """The letters of an index entry (a member, or its reverse complement for odd entries), made once."""
+        text = self._texts[entry]
         if text is None:
+            member = entry // 2
             part = self.codes[self.offsets[member]:self.offsets[member + 1]]
-            text = self._texts[member] = "".join("ACGUN"[c] for c in part.tolist())
+            if entry % 2:
+                part = _reverse_complement(part)
+            text = self._texts[entry] = "".join("ACGUN"[c] for c in part.tolist())
         return text
 
     def best_hit(self, seq: str) -> Hit | None:
-        """The nearest member of ``seq`` (None when no member shares a k-mer with it)."""
+        """The nearest member of ``seq`` on either strand (None when no member shares a k-mer with it, or only
+        reverse complements do and align weakly; ties: the
+        earlier member). A reverse complement wins only when it beats every member as given by more than
+        :data:`REVERSE_MARGIN`."""
         query = seq.upper().replace("T", "U")
-        candidates = _candidates(encode(query), K, self._starts, self._posts, self._shared, CANDIDATES)
+        candidates = _candidates(encode(query), K, self._starts, self._posts, self._shared, self._touched,
+                                 CANDIDATES)
         if not len(candidates):
             return None
         profile = parasail.profile_create_16(query, BLASTN_MATRIX)
-        best: Hit | None = None
-        for member in candidates.tolist():
-            score = parasail.sw_striped_profile_16(profile, self._text(member), BLASTN_GAP_OPEN,
+        best = [(-1, -1), (-1, -1)]  # (score, -entry) of the best entry per strand: + as given, - reversed
+        for rank, entry in enumerate(candidates.tolist()):
+            if rank == FIRST_CANDIDATES and max(best)[0] >= len(query):
+                break
+            score = parasail.sw_striped_profile_16(profile, self._text(entry), BLASTN_GAP_OPEN,
                                                    BLASTN_GAP_EXTEND).score
-            if best is None or score > best.score or (score == best.score and member < best.member):
-                best = Hit(member, int(score))
-        return best
+            best[entry % 2] = max(best[entry % 2], (score, -entry))
+        (plus, plus_entry), (minus, minus_entry) = best
+        if minus > plus + REVERSE_MARGIN:
+            return Hit(-minus_entry // 2, int(minus), "-")
+        return Hit(-plus_entry // 2, int(plus), "+") if plus >= 0 else None

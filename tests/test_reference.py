@@ -13,7 +13,7 @@ from conftest import REPO, TEST_DATA, read_fasta, read_tsv, tool_path
 
 from deepmir_tools.bundle import load_bundle
 from deepmir_tools.labels import family_of
-from deepmir_tools.reference import Reference
+from deepmir_tools.reference import REVERSE_MARGIN, Hit, Reference
 from deepmir_tools.seqio import read_records
 
 DATASET = TEST_DATA / "dataset"
@@ -57,28 +57,37 @@ def members_of(path) -> list[tuple[str, str, str, str]]:
     return [(r.id, *family_of(r.description), r.seq) for r in read_records(str(path))]
 
 
+def reverse_complement(seq: str) -> str:
+    return seq[::-1].translate(str.maketrans("ACGU", "UGCA"))
+
+
 def test_scores_are_blastn_smith_waterman(labelled):
     members = members_of(labelled / "train.fa")
     reference = Reference.from_members(members)
     for query_id, seq in read_fasta(labelled / "test.fa")[:6]:
         hit = reference.best_hit(seq)
         assert hit is not None
-        # the reported score is the textbook Smith-Waterman score of the query and that member
-        assert hit.score == gotoh_local(seq, members[hit.member][3]), query_id
-    # a member against itself: every nt matches, 2 per nt
+        # the reported score is the textbook Smith-Waterman score of the query and that member (on its strand)
+        member = members[hit.member][3]
+        assert hit.score == gotoh_local(seq, member if hit.strand == "+" else reverse_complement(member)), query_id
+    # a member against itself: every nt matches, 2 per nt; its reverse complement: the same member, reversed
     member_id, _, _, seq = members[3]
-    assert reference.best_hit(seq).score == 2 * len(seq)
+    assert reference.best_hit(seq) == Hit(3, 2 * len(seq), "+")
+    assert reference.best_hit(reverse_complement(seq)) == Hit(3, 2 * len(seq), "-")
 
 
 def test_best_hit_is_the_exhaustive_best(labelled):
-    """The k-mer candidates lose nothing here: the best member equals an exhaustive search over all members."""
+    """The k-mer candidates and the early stop lose nothing here: the hit equals an exhaustive search over every
+    member on both strands under the documented rule (the reverse strand must win by more than REVERSE_MARGIN)."""
     members = members_of(labelled / "train.fa")
     reference = Reference.from_members(members)
     matrix = parasail.matrix_create("ACGU", 2, -3)
     for query_id, seq in read_fasta(labelled / "test.fa"):
-        scores = [parasail.sw(seq, m[3], 7, 2, matrix).score for m in members]  # unvectorised, every member
+        plus = [parasail.sw(seq, m[3], 7, 2, matrix).score for m in members]  # unvectorised, every member
+        minus = [parasail.sw(seq, reverse_complement(m[3]), 7, 2, matrix).score for m in members]
+        expected = (max(minus), "-") if max(minus) > max(plus) + REVERSE_MARGIN else (max(plus), "+")
         hit = reference.best_hit(seq)
-        assert hit is not None and hit.score == max(scores), query_id
+        assert hit is not None and (hit.score, hit.strand) == expected, query_id
 
 
 def test_calibrated_reference_names_families_the_network_lacks(labelled, tiny_model, tmp_path, run_tool):
@@ -135,3 +144,22 @@ def test_reference_arrays_need_their_record(tiny_model, tmp_path):
 
     with pytest.raises(ModelBundleError, match="reference arrays without a reference record"):
         load_bundle(str(broken))
+
+
+def test_calibration_drops_a_trna_posing_as_a_member(labelled):
+    """miRBase holds tRNA-derived entries; a real tRNA given to the reference as a member of a family is reached by
+    the other real tRNAs of the calibration and dropped, and the minimum score is then chosen without it."""
+    from deepmir_tools.calibration import ScoredGroup, calibrate_reference
+
+    trna_id, trna_seq = read_fasta(TEST_DATA / "trna-hsa-Ala-AGC-1-1.fa")[0]
+    members = members_of(labelled / "train.fa") + [(trna_id, "MIPF9999999", "tRNA-posing", trna_seq)]
+    ood_records = [(i, s) for i, s in read_fasta(REPO / "galaxy" / "test-data" / "ood-trna.fa") if s != trna_seq]
+    unsure = np.full((len(ood_records), 5), 0.2)  # the network is unsure of all: every one is looked up
+    group = ScoredGroup("tRNA", [i for i, _ in ood_records], unsure, np.zeros(len(ood_records)),
+                        seqs=[s for _, s in ood_records], families=[None] * len(ood_records))
+    reference = Reference.from_members(members)
+    assert sum(reference.best_hit(s).member == len(members) - 1 for _, s in ood_records) >= 2  # the premise
+    stage = calibrate_reference(reference, [group], below=0.99, target_fpr=0.2)  # 2 of 11 may pass: both reach it
+    assert stage.dropped == [trna_id]
+    assert len(stage.reference) == len(members) - 1
+    assert stage.fpr["tRNA"] <= 0.2

@@ -133,7 +133,7 @@ def calibration_rule(bundle, args: argparse.Namespace):
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..bundle import load_bundle, resolve_model, with_threshold
-    from ..calibration import (bundle_threshold_extra, calibrate, calibrate_reference, metrics_rows,
+    from ..calibration import (PROMISCUOUS_HITS, bundle_threshold_extra, calibrate, calibrate_reference, metrics_rows,
                                reference_from_fasta, reference_record, score_in_distribution, score_ood,
                                threshold_record)
     from ..errors import DeepMirError
@@ -159,14 +159,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         below = rule.reference_below if args.reference_below is None else args.reference_below
         stage = calibrate_reference(reference, ood, below, args.reference_fpr)
         rule = replace(rule, reference_min_score=stage.min_score, reference_below=below)
-        say(args, f"{PROG}: reference of {len(reference)} members in {len(reference.families)} families: minimum "
+        reference = stage.reference
+        say(args, f"{PROG}: reference of {len(reference)} members in {len(reference.families)} families "
+                  f"({len(stage.dropped)} dropped as reached by >= {PROMISCUOUS_HITS} OOD sequences: "
+                  f"{', '.join(stage.dropped[:5]) or 'none'}{', ...' if len(stage.dropped) > 5 else ''}): minimum "
                   f"alignment score {stage.min_score} (at most {args.reference_fpr:g} of each OOD class; "
                   + ", ".join(f"{label} {rate:.4f}" for label, rate in stage.fpr.items()) + ")")
     method = "fixed" if args.threshold is not None else args.method
     result = calibrate(in_dist, ood, rule, method, args.target_fpr, args.threshold)
     record = threshold_record(result, args.in_dist, args.ood, args.target_fpr)
     with_threshold(bundle, record, args.output, bundle_threshold_extra(bundle, result), reference,
-                   reference_record(reference, args.reference) if reference is not None else None)
+                   reference_record(stage, args.reference) if stage is not None else None)
     if args.roc:
         write_roc(args.roc, result)
     if args.metrics:
