@@ -158,7 +158,7 @@ class Hit:
 
 
 class Reference:
-    """Labelled member sequences with a k-mer index; :meth:`best_hits` finds each query's nearest member."""
+    """Labelled member sequences with a k-mer index; :meth:`best_hit` finds each query's nearest member."""
 
     def __init__(self, codes: np.ndarray, offsets: np.ndarray, family: np.ndarray, ids: np.ndarray,
                  families: Sequence[tuple[str, str]]):
@@ -173,10 +173,21 @@ class Reference:
         self.family = np.ascontiguousarray(family, dtype=np.int32)
         self.ids = ids
         self.families = [(str(a), str(n)) for a, n in families]
-        self._starts, self._posts = _index(self.codes, self.offsets, K)
+        self._index: tuple[np.ndarray, np.ndarray] | None = None  # built on the first search (start-up)
+
+    def _build_index(self) -> None:
+        """The k-mer index of both strands, the work arrays, the members' letters and the identical-member table."""
+        self._index = _index(self.codes, self.offsets, K)
         self._shared = np.zeros(2 * len(self.family), dtype=np.int64)
         self._touched = np.zeros(2 * len(self.family), dtype=np.int64)
-        self._texts: list[str | None] = [None] * (2 * len(self.family))
+        # all members' letters, and those of their reverse complements, as two strings sliced per entry
+        letters = np.frombuffer(b"ACGUN", dtype=np.uint8)
+        self._forward = letters[self.codes].tobytes().decode("ascii")
+        self._reverse = letters[_reverse_complement(self.codes)].tobytes().decode("ascii")
+        # members by their codes: a query identical to a member needs no search (its score is the maximum)
+        self._identical: dict[bytes, int] = {}
+        for member in range(len(self.family) - 1, -1, -1):  # the earliest member wins ties
+            self._identical[self.codes[self.offsets[member]:self.offsets[member + 1]].tobytes()] = member
 
     @classmethod
     def from_members(cls, members: Iterable[tuple[str, str, str, str]]) -> "Reference":
@@ -220,30 +231,34 @@ class Reference:
         return self.families[int(self.family[member])]
 
     def _text(self, entry: int) -> str:
-        """The letters of an index entry (a member, or its reverse complement for odd entries), made once."""
-        text = self._texts[entry]
-        if text is None:
-            member = entry // 2
-            part = self.codes[self.offsets[member]:self.offsets[member + 1]]
-            if entry % 2:
-                part = _reverse_complement(part)
-            text = self._texts[entry] = "".join("ACGUN"[c] for c in part.tolist())
-        return text
+        """The letters of an index entry: member ``entry // 2``, reverse-complemented for odd entries."""
+        start, end = self.offsets[entry // 2], self.offsets[entry // 2 + 1]
+        if entry % 2:  # the reverse complement of the concatenation holds member i's at the mirrored place
+            total = len(self.codes)
+            return self._reverse[total - end:total - start]
+        return self._forward[start:end]
 
     def best_hit(self, seq: str) -> Hit | None:
-        """The nearest member of ``seq`` on either strand (None when no member shares a k-mer with it, or only
-        reverse complements do and align weakly; ties: the
-        earlier member). A reverse complement wins only when it beats every member as given by more than
-        :data:`REVERSE_MARGIN`."""
+        """The nearest member of ``seq`` on either strand: None when no member shares a k-mer with it (or only
+        reverse complements do, and align weakly). A reverse complement wins only when it beats every member as
+        given by more than :data:`REVERSE_MARGIN`; ties: the earlier member among those aligned. A member
+        identical to the query, or one holding all of it, ends the search (no score can be higher)."""
+        if self._index is None:
+            self._build_index()
         query = seq.upper().replace("T", "U")
-        candidates = _candidates(encode(query), K, self._starts, self._posts, self._shared, self._touched,
-                                 CANDIDATES)
+        codes = encode(query)
+        perfect = 2 * len(query)  # every nt matched: no alignment can score more
+        identical = self._identical.get(codes.tobytes())
+        if identical is not None:
+            return Hit(identical, perfect, "+")
+        starts, posts = self._index
+        candidates = _candidates(codes, K, starts, posts, self._shared, self._touched, CANDIDATES)
         if not len(candidates):
             return None
         profile = parasail.profile_create_16(query, BLASTN_MATRIX)
         best = [(-1, -1), (-1, -1)]  # (score, -entry) of the best entry per strand: + as given, - reversed
         for rank, entry in enumerate(candidates.tolist()):
-            if rank == FIRST_CANDIDATES and max(best)[0] >= len(query):
+            if (rank >= FIRST_CANDIDATES and max(best)[0] >= len(query)) or best[0][0] == perfect:
                 break
             score = parasail.sw_striped_profile_16(profile, self._text(entry), BLASTN_GAP_OPEN,
                                                    BLASTN_GAP_EXTEND).score

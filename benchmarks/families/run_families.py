@@ -67,15 +67,16 @@ def prepare(work: str, seed: int) -> None:
             "--classes", ",".join(OOD), "--per-class", "500", "--part", "2"], stdout=subprocess.DEVNULL)
 
 
-def calibrated_with_reference(model: str, work: str) -> str:
+def calibrated_with_reference(model: str, work: str, below: float | None) -> str:
     """``model`` recalibrated with this work folder's reference, as train_default_models.sh calibrates."""
     out = os.path.join(work, "model-with-reference.npz")
+    extra = [] if below is None else ["--reference-below", str(below)]
     specs = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "make_negatives.py"), "--ood-fasta",
                             os.path.join(work, "hairpin-split", "ood.fa"), "--out", os.path.join(work, "calibration"),
                             "--classes", "snoRNA_CD,tRNA,tRNA_GtRNAdb,unseen_family"],
                            check=True, capture_output=True, text=True).stdout.split()
     sh(["deepmir-calibrate", "-m", model, "--in-dist", os.path.join(work, "hairpin-split", "val.fa"), *specs,
-        "--temperature", "1", "--reference", os.path.join(work, "reference.fa"), "-o", out])
+        "--temperature", "1", "--reference", os.path.join(work, "reference.fa"), "-o", out, *extra])
     return out
 
 
@@ -108,13 +109,14 @@ def main() -> None:
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--model", help="bundle with a reference made by make_reference.py for --seed")
     model.add_argument("--calibrate-from", metavar="MODEL", help="bundle to give this seed's reference")
+    parser.add_argument("--reference-below", type=float, help="with --calibrate-from: deepmir-calibrate's option")
     parser.add_argument("--seed", type=int, default=7, help="which held-out member per family (default: %(default)s)")
     parser.add_argument("--work", default=None, help="work folder (default: benchmarks/results/families-seedN)")
     args = parser.parse_args()
     work = os.path.abspath(args.work or os.path.join(REPO, "benchmarks", "results", f"families-seed{args.seed}"))
     os.makedirs(work, exist_ok=True)
     prepare(work, args.seed)
-    model_path = args.model or calibrated_with_reference(args.calibrate_from, work)
+    model_path = args.model or calibrated_with_reference(args.calibrate_from, work, args.reference_below)
     sets = {"small families (2-9)": os.path.join(work, "small-queries.fa"),
             "large families (>= 10)": os.path.join(work, "hairpin-split", "test.fa")}
     sets.update({f"OOD {c}": os.path.join(work, "ood", f"{c}.fa") for c in OOD})
