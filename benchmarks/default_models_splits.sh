@@ -11,6 +11,11 @@ cd "$WORK"
 common=(--hairpins "$M22/hairpin.fa" --families "$M22/miFam.dat" --min-members 10 --split random
         --test-fraction 0.2 --val-fraction 0.1 --seed 7)
 [ -f hairpin-split/test.fa ] || deepmir-dataset mirbase "${common[@]}" -O hairpin-split
+# The hairpin model's reference (deepmir-calibrate --reference): every family with a unique hairpin, one held-out
+# member of each family of 2-9 hairpins and the test split left out (benchmarks/families/make_reference.py)
+[ -f all2-split/test.fa ] || deepmir-dataset mirbase --hairpins "$M22/hairpin.fa" --families "$M22/miFam.dat" \
+    --min-members 2 --split random --test-per-family 1 --seed 7 -O all2-split
+[ -f reference/reference.fa ] || "$PY" "$HERE/families/make_reference.py" all2-split hairpin-split reference
 [ -f mature-split/test.fa ] || deepmir-dataset mirbase "${common[@]}" --matures "$M22/mature.fa" --kind mature -O mature-split
 # The hairpin model trains with these classes as background (outlier exposure): non-miRNA Rfam RNAs and the split's
 # family-less miRBase hairpins (no_family: make_negatives.py --no-family drops those >= 80% identical to a training

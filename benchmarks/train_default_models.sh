@@ -35,7 +35,7 @@ if [[ " ${MODELS:-hairpin mature} " == *" hairpin "* ]]; then
 hairpin_ood=$("$PY" "$HERE/make_negatives.py" --ood-fasta hairpin-split/ood.fa --out negatives-hairpin --classes "$HAIRPIN_OOD")
 # shellcheck disable=SC2086  # the --ood arguments are meant to split
 deepmir-calibrate -m hairpin-uncalibrated.npz --in-dist hairpin-split/val.fa $hairpin_ood -o hairpin.npz --temperature 1 \
-    --roc hairpin-roc.tsv --metrics hairpin-metrics.tsv --report hairpin-report.html
+    --reference reference/reference.fa --roc hairpin-roc.tsv --metrics hairpin-metrics.tsv --report hairpin-report.html
 cp hairpin.npz "$REPO/deepmir_tools/models/"
 sha256sum hairpin.npz
 fi

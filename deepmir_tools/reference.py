@@ -27,9 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-import numba
 import numpy as np
 import parasail
+
+from . import cache
+
+cache.prepare_numba()  # before numba's first import: kernels are cached in the user's folder, never the package
+import numba  # noqa: E402
 
 from .relatives import BLASTN_GAP_EXTEND, BLASTN_GAP_OPEN, BLASTN_MATRIX
 
@@ -57,7 +61,7 @@ def encode(seq: str) -> np.ndarray:
     return _CODE[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _distinct_kmers(codes: np.ndarray, start: int, end: int, k: int) -> np.ndarray:
     """The distinct k-mers (as integers) of codes[start:end] that hold no code 4, sorted."""
     mask = (1 << (2 * k)) - 1
@@ -79,7 +83,7 @@ def _distinct_kmers(codes: np.ndarray, start: int, end: int, k: int) -> np.ndarr
     return np.unique(found[:n])
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _reverse_complement(codes: np.ndarray) -> np.ndarray:
     """Codes of the reverse complement (A<->U, C<->G; 4 stays 4)."""
     out = np.empty_like(codes)
@@ -90,7 +94,7 @@ def _reverse_complement(codes: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _index(codes: np.ndarray, offsets: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Posting lists over both strands: entries holding k-mer v are posts[starts[v]:starts[v + 1]], where entry
     2 * member is the member as given and 2 * member + 1 its reverse complement."""
@@ -116,7 +120,7 @@ def _index(codes: np.ndarray, offsets: np.ndarray, k: int) -> tuple[np.ndarray, 
     return starts, posts
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _candidates(query: np.ndarray, k: int, starts: np.ndarray, posts: np.ndarray, shared: np.ndarray,
                 touched: np.ndarray, count: int) -> np.ndarray:
     """The ``count`` index entries sharing the most distinct k-mers with ``query`` (fewer if fewer share any;
@@ -145,6 +149,9 @@ def _candidates(query: np.ndarray, k: int, starts: np.ndarray, posts: np.ndarray
             best_shared[p] = c
             best[p] = entry
     return best[best >= 0]
+
+
+cache.enable_caching(_distinct_kmers, _reverse_complement, _index, _candidates)
 
 
 @dataclass(frozen=True)

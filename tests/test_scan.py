@@ -88,7 +88,8 @@ def hairpin_model():
 
 @pytest.fixture(scope="module")
 def classifier(hairpin_model):
-    return Classifier(hairpin_model, ClassifyOptions(long_policy="window", top_k=2))
+    # the network alone: deepmir-scan does not consult the reference stage (deepmir-classify --no-reference)
+    return Classifier(hairpin_model, ClassifyOptions(long_policy="window", top_k=2, reference=False))
 
 
 def classify_windows(classifier, seq: str, windows: list[tuple[str, int, int]]) -> list:
