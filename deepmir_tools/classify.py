@@ -99,23 +99,17 @@ class Classifier:
             self.decision = self.decision.overridden(reference=False)
         self.scorer = Scorer(bundle, options.batch_size, threads=options.threads)
         self.max_len = bundle.encoding["max_len"]
-        # The families calls name: the network's classes, then the reference's other families
+        # The families calls name: the network's classes, then the reference's families the network lacks
         self.classes = bundle.classes
-        self._reference_family = self._reference_families()
+        if self.reference is not None:
+            known = {accession for accession, _ in self.classes}
+            self.classes += [family for family in self.reference.families if family[0] not in known]
+        index = {accession: i for i, (accession, _) in enumerate(self.classes)}
+        # reference family index -> index in self.classes
+        self._reference_family = [index[a] for a, _ in self.reference.families] if self.reference is not None else []
         # sequence -> (top families, their scores, decision score, whether nt 2-8 are a known seed of the top family,
         # the accepted nearest reference member and its alignment score, or None)
         self.cache: dict[str, tuple[tuple[int, ...], tuple[float, ...], float, bool, tuple[int, int] | None]] = {}
-
-    def _reference_families(self) -> list[int]:
-        """Index in :attr:`classes` of each reference family (appended to the classes when the network lacks it)."""
-        if self.reference is None:
-            return []
-        index = {accession: i for i, (accession, _) in enumerate(self.classes)}
-        for accession, name in self.reference.families:
-            index.setdefault(accession, len(self.classes))
-            if index[accession] == len(self.classes):
-                self.classes.append((accession, name))
-        return [index[accession] for accession, _ in self.reference.families]
 
     @property
     def uses_reference(self) -> bool:

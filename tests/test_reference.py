@@ -163,3 +163,23 @@ def test_calibration_drops_a_trna_posing_as_a_member(labelled):
     assert stage.dropped == [trna_id]
     assert len(stage.reference) == len(members) - 1
     assert stage.fpr["tRNA"] <= 0.2
+
+
+def test_shipped_hairpin_model_names_small_families(tmp_path, run_tool):
+    """The shipped hairpin model on held-out hairpins of 8 small families (2-9 unique hairpins; not in its network,
+    not in its reference): their miFam.dat family through the reference stage, which --no-reference turns off."""
+    path = TEST_DATA / "small-families-heldout.fa"
+    truth = {r.id: family_of(r.description)[0] for r in read_records(str(path))}
+    bundle = load_bundle("hairpin")
+    assert not set(truth.values()) & {accession for accession, _ in bundle.classes}  # the network lacks them all
+    assert not set(truth) & set(bundle.reference().ids.tolist())  # and the reference holds none of these hairpins
+    outputs = {}
+    for name, extra in (("reference", []), ("network", ["--no-reference"])):
+        outputs[name] = tmp_path / f"{name}.tsv"
+        done = run_tool("deepmir-classify", path, "-o", outputs[name], *extra)
+        assert done.returncode == 0, done.stderr.decode()
+    _, _, rows = read_tsv(outputs["reference"])
+    right = [r for r in rows if r["status"] == "accepted" and r["family_accession"] == truth[r["id"]]]
+    assert len(right) >= 7 and all(r["method"] == "reference" for r in right)
+    _, _, rows = read_tsv(outputs["network"])
+    assert not any(r["status"] == "accepted" and r["family_accession"] == truth[r["id"]] for r in rows)
