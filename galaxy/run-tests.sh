@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# Lint the Galaxy wrappers in galaxy/ and run their tests in a real Galaxy server, offline.
+# Lint the Galaxy wrappers in galaxy/ and run their tests in a real Galaxy server, offline: every tool wrapper, the
+# data manager (data_manager/*.xml, with data_manager_conf.xml) and the workflows (workflows/*.gxwf.yml, with their
+# -tests.yml files), all in one Galaxy.
 #
-#   bash galaxy/run-tests.sh            # lint + shed_lint + planemo test of every wrapper
-#   DEEPMIR_GALAXY_TOOLS="deepmir_encode.xml deepmir_classify.xml" bash galaxy/run-tests.sh   # some wrappers only
+#   bash galaxy/run-tests.sh            # lint + shed_lint + workflow_lint + planemo test of everything
+#   DEEPMIR_GALAXY_TOOLS="deepmir_encode.xml deepmir_classify.xml" bash galaxy/run-tests.sh   # some targets only
+#   DEEPMIR_GALAXY_TOOLS="data_manager/deepmir_model_installer.xml workflows/deepmir-read-counts.gxwf.yml" bash galaxy/run-tests.sh
 #   DEEPMIR_GALAXY_SKIP_TESTS=1 bash galaxy/run-tests.sh                   # lint only (seconds)
-#   DEEPMIR_GALAXY_TASKED=1 bash galaxy/run-tests.sh    # the chunked classify tests with Galaxy's task splitting on
 #
 # How: one virtualenv holds planemo, the Galaxy server (galaxy-web-apps from PyPI, no git clone, no client
 # build) and deepmir-tools itself; Galaxy jobs activate it through GALAXY_VIRTUAL_ENV, so the wrappers find
 # the deepmir-* commands without conda or containers. planemo needs a "Galaxy root": a small shim with
 # lib/galaxy/version.py and a run.sh that execs galaxy-web with celery, interactive tools and mulled
 # containers off. The venv is cached (about 1.2 GB plus TensorFlow) and reused when its versions match.
+# The deepmir_models data table of the tests is a copy of tool_data_table_conf.xml.test and
+# test-data/deepmir_models.loc in the work folder: the data manager's test appends its entry to the copy.
+# planemo tests a workflow in a Galaxy of its own: every tool XML is loaded there with --extra_tools.
 #
 # Environment:
 #   DEEPMIR_GALAXY_VENV    the virtualenv (default ~/.cache/deepmir-galaxy/venv; built if missing)
 #   DEEPMIR_GALAXY_OUT     work + report folder (default galaxy/.planemo, git-ignored); reports end up in
 #                          $DEEPMIR_GALAXY_OUT/reports/ (planemo-report.html, .md, .json, .xml, planemo-test.log)
-#   DEEPMIR_GALAXY_TOOLS   space-separated wrapper file names to test (default: all of galaxy/*.xml)
+#   DEEPMIR_GALAXY_TOOLS   space-separated targets to test, relative to galaxy/: tool XMLs, data manager XMLs
+#                          (data_manager/...), workflows (workflows/....gxwf.yml); default: all of them
 #   PYTHON                 the interpreter that builds the venv (default python3, needs >= 3.10)
-# Exit status: 0 when lint, shed_lint and every tool test pass; 1 otherwise.
+# Exit status: 0 when lint, shed_lint, workflow_lint and every test pass; 1 otherwise.
 set -euo pipefail
 
 PLANEMO_VERSION=0.75.47
@@ -34,7 +40,7 @@ rm -rf "$OUT/tmp"                                  # planemo leaves temporary Ga
 mkdir -p "$OUT"/{ws,db,tmp} "$REPORTS"
 # planemo and galaxy-tool-util leave temporary inputs and logs in $TMPDIR: keep them in our folder.
 export TMPDIR=$OUT/tmp
-rm -rf "$OUT/tasked-tools"                          # left by older versions of this script
+rm -rf "$OUT/tasked-tools" "$OUT/job_conf_tasked.yml"   # left by older versions of this script
 t0=$(date +%s)
 stamp() { echo "[galaxy $(( $(date +%s) - t0 ))s] $*"; }
 # pip without the mirror's "Location ... is ignored" noise; pipefail keeps pip's own exit status
@@ -86,77 +92,48 @@ export GALAXY_CONFIG_OVERRIDE_ENABLE_CELERY_TASKS=false      # planemo turns cel
 export GALAXY_CONFIG_OVERRIDE_INTERACTIVETOOLS_ENABLE=false
 export GALAXY_CONFIG_OVERRIDE_INVOLUCRO_AUTO_INIT=false      # would try to download involucro
 export GALAXY_CONFIG_OVERRIDE_ENABLE_MULLED_CONTAINERS=false
-if [ "${DEEPMIR_GALAXY_TASKED:-0}" = 1 ]; then
-  export GALAXY_CONFIG_OVERRIDE_USE_TASKED_JOBS=true
-  # a pip-installed Galaxy looks for extract_dataset_parts.sh two folders above its working directory
-  SHIM=$(cd "$(dirname "$0")" && pwd)
-  mkdir -p "$SHIM/cwd/tasked" && cd "$SHIM/cwd/tasked"
-fi
 exec "$GX_VENV/bin/galaxy-web" -c "$GALAXY_CONFIG_FILE" -b "127.0.0.1:$PORT"
 EOF
-cat > "$SHIM/extract_dataset_parts.sh" <<'EOF'
-#!/bin/sh
-# Tasked jobs: Galaxy runs '<root>/extract_dataset_parts.sh TASK_DIR' before each task to cut its part of a split
-# input. The pip-installed Galaxy ships neither this script nor scripts/extract_dataset_part.py; this is the same.
-for file in "$1"/split_info*.json; do
-  [ -e "$file" ] || continue
-  python -c 'import importlib, json, sys
-data = json.load(open(sys.argv[1]))
-module, _, name = data["class_name"].rpartition(".")
-sys.exit(0 if getattr(importlib.import_module(module), name).process_split_file(data) else 1)' "$file" || exit 1
-done
-EOF
-chmod +x "$SHIM/run.sh" "$SHIM/extract_dataset_parts.sh"
-
-# Optional (DEEPMIR_GALAXY_TASKED=1): Galaxy's task splitting, on the chunked classify wrapper with chunks of 8
-# records so that the small test inputs give several tasks; the merged tables must pass the same tests.
-TASKED_ARGS=()
-if [ "${DEEPMIR_GALAXY_TASKED:-0}" = 1 ]; then
-  export DEEPMIR_GALAXY_TASKED
-  TASKED_DIR=$(mktemp -d "${TMPDIR:-/tmp}/deepmir-tasked-tools.XXXXXX")   # a temporary copy, never linted or shipped
-  cp "$HERE/macros.xml" "$TASKED_DIR/"
-  ln -s "$HERE/test-data" "$TASKED_DIR/test-data"
-  sed 's/split_size="50000"/split_size="8"/' "$HERE/deepmir_classify_chunked.xml" > "$TASKED_DIR/deepmir_classify_chunked.xml"
-  cat > "$OUT/job_conf_tasked.yml" <<'EOF'
-runners:
-  local:
-    load: galaxy.jobs.runners.local:LocalJobRunner
-    workers: 2
-  tasks:
-    load: galaxy.jobs.runners.tasks:TaskedJobRunner
-    workers: 2
-execution:
-  default: local
-  environments:
-    local:
-      runner: local
-EOF
-  TASKED_ARGS=(--job_config_file "$OUT/job_conf_tasked.yml")
-  DEEPMIR_GALAXY_TOOLS="$TASKED_DIR/deepmir_classify_chunked.xml"
-fi
+chmod +x "$SHIM/run.sh"
+rm -f "$SHIM/extract_dataset_parts.sh"                 # left by older versions of this script (tasked jobs)
 
 # ------------------------------------------------------------------ 3. lint (offline)
 rc=0
 cd "$HERE"
+# the tool XMLs of this folder (not macros.xml, nothing under .planemo/), the data managers, the workflows
+mapfile -t ALL_TOOLS < <(grep -l '^<tool ' "$HERE"/*.xml | xargs -n1 basename | sort)
+mapfile -t ALL_DMS < <(cd "$HERE" && grep -l '^<tool ' data_manager/*.xml 2>/dev/null | sort)
+mapfile -t ALL_WORKFLOWS < <(cd "$HERE" && ls workflows/*.gxwf.yml 2>/dev/null | sort)
 if [ -n "${DEEPMIR_GALAXY_TOOLS:-}" ]; then
-  read -r -a TOOL_XMLS <<< "$DEEPMIR_GALAXY_TOOLS"
+  read -r -a TARGETS <<< "$DEEPMIR_GALAXY_TOOLS"
 else
-  # the tool XMLs of this folder only (not macros.xml, nothing under .planemo/)
-  mapfile -t TOOL_XMLS < <(grep -l '^<tool ' "$HERE"/*.xml | xargs -n1 basename | sort)
+  TARGETS=("${ALL_TOOLS[@]}" "${ALL_DMS[@]}" "${ALL_WORKFLOWS[@]}")
 fi
-[ "${#TOOL_XMLS[@]}" -gt 0 ] || { echo "no tool XML found in $HERE"; exit 1; }
+for target in "${TARGETS[@]}"; do [ -f "$target" ] || [ -f "$HERE/$target" ] || { echo "no such test target: galaxy/$target"; exit 1; }; done
+# Workflows first: planemo 0.75.47 runs workflow tests (in a Galaxy of their own) before tool tests and pairs the
+# results with the test cases in target order, so a workflow listed after a tool gets a tool's result (and crashes).
+# (grep finding nothing must not end the subshell: it inherits set -e and pipefail.)
+mapfile -t TARGETS < <(printf '%s\n' "${TARGETS[@]}" | { grep '\.gxwf\.yml$' || true; }
+                       printf '%s\n' "${TARGETS[@]}" | { grep -v '\.gxwf\.yml$' || true; })
+[ "${#TARGETS[@]}" -gt 0 ] || { echo "no test target found in $HERE"; exit 1; }   # planemo would test the folder
 # Offline: the network checks (--doi, --urls, --conda_requirements, --biocontainer) are opt-in and left out;
 # BioToolsValid (asks the bio.tools API whether the xref exists) and shed_lint's version_bumped (asks the Tool
 # Shed) are on by default and skipped here. Every other lint check runs at --fail_level warn. shed_lint compares the
 # end of remote_repository_url (.../deepmir-tools/tree/main/galaxy) with the end of the folder's path, which only a
 # checkout folder named "main" would match, so it lints a copy laid out as that URL's path.
 stamp "planemo lint --fail_level warn"
-"${PLANEMO[@]}" lint --fail_level warn --skip BioToolsValid "$HERE" || rc=1
+"${PLANEMO[@]}" lint --fail_level warn --skip BioToolsValid "$HERE" "${ALL_DMS[@]}" || rc=1
 stamp "planemo shed_lint"
 SHED_COPY=$OUT/shed-lint/deepmir-tools/tree/main/galaxy
 rm -rf "$OUT/shed-lint" && mkdir -p "$SHED_COPY"
 (cd "$HERE" && tar --exclude=./.planemo -cf - .) | tar -xf - -C "$SHED_COPY"
 "${PLANEMO[@]}" shed_lint --tools --ensure_metadata --fail_level warn --skip version_bumped,BioToolsValid "$SHED_COPY" || rc=1
+if [ "${#ALL_WORKFLOWS[@]}" -gt 0 ]; then
+  stamp "planemo workflow_lint --fail_level warn"
+  for workflow in "${ALL_WORKFLOWS[@]}"; do
+    "${PLANEMO[@]}" workflow_lint --fail_level warn "$workflow" || rc=1
+  done
+fi
 [ "$rc" = 0 ] || stamp "lint FAILED"
 
 # ------------------------------------------------------------------ 4. planemo test (planemo starts and stops Galaxy)
@@ -164,17 +141,31 @@ if [ "${DEEPMIR_GALAXY_SKIP_TESTS:-0}" = 1 ]; then
   stamp "tests skipped (DEEPMIR_GALAXY_SKIP_TESTS=1)"; exit $rc
 fi
 rm -f "$OUT/db/galaxy.sqlite" "$REPORTS"/planemo-report.*     # a fresh database: every run starts clean
-stamp "planemo test (log: $REPORTS/planemo-test.log)"
+# The deepmir_models test table, copied: the data manager's test appends a line to the table's .loc file, which must
+# not be test-data/deepmir_models.loc. ${__HERE__} of the .loc copy is set to the real test-data/ (the model files).
+TABLES=$OUT/tool-data-test
+rm -rf "$TABLES" && mkdir -p "$TABLES/test-data"
+cp "$HERE/tool_data_table_conf.xml.test" "$TABLES/"
+sed "s|\${__HERE__}|$HERE/test-data|g" "$HERE/test-data/deepmir_models.loc" > "$TABLES/test-data/deepmir_models.loc"
+# A workflow needs its tools in Galaxy. planemo tests workflows in a Galaxy of their own, which loads only the
+# workflows and --extra_tools, so every tool XML goes in as an extra tool (named as in TARGETS, which planemo
+# dedupes in the Galaxy of the tool tests).
+EXTRA_TOOLS=()
+if printf '%s\n' "${TARGETS[@]}" | grep -q '\.gxwf\.yml$'; then
+  for tool in "${ALL_TOOLS[@]}"; do EXTRA_TOOLS+=(--extra_tools "$tool"); done
+fi
+stamp "planemo test of ${#TARGETS[@]} targets (log: $REPORTS/planemo-test.log)"
 set +e
 # --job_workers 2: a test's uploads (and the two cores) are used in parallel instead of one job at a time.
 "${PLANEMO[@]}" test --galaxy_root "$SHIM" --no_dependency_resolution --no_conda_auto_init --no_conda_auto_install \
-  --job_workers 2 "${TASKED_ARGS[@]}" \
+  --no_shed_install --job_workers 2 "${EXTRA_TOOLS[@]}" \
+  --test_data "$HERE/test-data" --tool_data_table "$TABLES/tool_data_table_conf.xml.test" \
   --database_connection "sqlite:///$OUT/db/galaxy.sqlite?isolation_level=IMMEDIATE" \
   --test_output_json "$REPORTS/planemo-report.json" \
   --test_output "$REPORTS/planemo-report.html" \
   --test_output_xunit "$REPORTS/planemo-report.xml" \
   --summary minimal \
-  "${TOOL_XMLS[@]}" > "$REPORTS/planemo-test.log" 2>&1
+  "${TARGETS[@]}" > "$REPORTS/planemo-test.log" 2>&1
 test_rc=$?
 set -e
 tail -n 15 "$REPORTS/planemo-test.log"
