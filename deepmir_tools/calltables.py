@@ -24,7 +24,7 @@ from typing import Iterator, Sequence, TextIO
 from .errors import DeepMirError
 from .labels import header_fields
 
-#: the format name on line 1 (the same as :data:`deepmir_tools.classify.TSV_FORMAT`; a test keeps them equal)
+#: the format name on line 1, which deepmir_tools.classify writes (as its ``TSV_FORMAT``)
 CALLS_FORMAT = "deepmir-classify-tsv/1"
 #: how line 1 of a call table starts
 COMMENT_PREFIX = "# deepmir-classify "

@@ -15,13 +15,13 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .bundle import ModelBundle
+from .calltables import CALLS_FORMAT as TSV_FORMAT  # the call table format: calltables.py owns it
 from .decision import ACCEPTED, NETWORK, REFERENCE, SKIPPED, Decision
 from .errors import DeepMirError
 from .npzformat import EncodedSet
 from .scoring import Scorer, top_k
 from .seqio import LengthPolicy, SeqRecord
 
-TSV_FORMAT = "deepmir-classify-tsv/1"
 BASE_COLUMNS = ("id", "length", "family_accession", "family_name", "score", "status", "second_family", "second_score")
 REFERENCE_COLUMNS = ("method", "alignment_score", "nearest_member")  # models with a reference stage
 CACHE_LIMIT = 2_000_000  # unique sequences remembered; beyond this the cache restarts

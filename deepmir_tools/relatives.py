@@ -36,9 +36,9 @@ DEFAULT_COVERAGE = 0.8
 # BLASTN's default nucleotide scores (-task blastn: reward 2, penalty -3, gap open 5, extend 2).
 # parasail charges ``open`` for a gap's first column and ``extend`` for each further one, BLAST
 # 5 + 2 per column: open 7, extend 2 is the same cost for every gap length.
-_MATCH, _MISMATCH, _GAP_OPEN, _GAP_EXTEND = 2, -3, 7, 2
-BLASTN_GAP_OPEN, BLASTN_GAP_EXTEND = _GAP_OPEN, _GAP_EXTEND  # parasail's terms, for other users of the scores
-BLASTN_MATRIX = _MATRIX = parasail.matrix_create("ACGTUN", _MATCH, _MISMATCH)
+# Public: the reference stage (deepmir_tools.reference) aligns with the same scores.
+_MATCH, _MISMATCH, BLASTN_GAP_OPEN, BLASTN_GAP_EXTEND = 2, -3, 7, 2
+BLASTN_MATRIX = parasail.matrix_create("ACGTUN", _MATCH, _MISMATCH)
 # The same scores times _TIE plus one per identical column: the best alignment of these is a best
 # BLASTN-score alignment with the most identities. Co-optimal alignments differ in identity (one
 # 2-nt gap or two 1-nt gaps cost the same), and BLAST may report either: taking the most identical
@@ -110,19 +110,19 @@ def _infix_within(query: str | bytes, target: str | bytes, k: int) -> bool:
 def local_hit(a: str, b: str, identity: float, coverage: float) -> bool:
     """True when the best local alignment of ``a`` and ``b`` (BLASTN scores) holds a stretch of
     >= ``coverage`` * len(shorter) columns at >= ``identity`` identical columns."""
-    return _local_hit(parasail.profile_create_stats_sat(a, _MATRIX), a, b, identity, coverage)
+    return _local_hit(parasail.profile_create_stats_sat(a, BLASTN_MATRIX), a, b, identity, coverage)
 
 
 def _local_hit(profile: object, a: str, b: str, identity: float, coverage: float) -> bool:
     # Stage 1 (statistics only, the fast SIMD kernel): the whole best alignment decides most pairs.
     needed = coverage * min(len(a), len(b))
-    stats = parasail.sw_stats_striped_profile_sat(profile, b, _GAP_OPEN, _GAP_EXTEND)
+    stats = parasail.sw_stats_striped_profile_sat(profile, b, BLASTN_GAP_OPEN, BLASTN_GAP_EXTEND)
     if stats.length < needed:
         return False  # any stretch of the best alignment is shorter still
     if stats.matches >= identity * stats.length:
         return True
     # Stage 2 (long but not identical enough as a whole): look for an identical-enough stretch.
-    most_identical = parasail.sw_trace_striped_32(a, b, _GAP_OPEN * _TIE, _GAP_EXTEND * _TIE, _TIE_MATRIX)
+    most_identical = parasail.sw_trace_striped_32(a, b, BLASTN_GAP_OPEN * _TIE, BLASTN_GAP_EXTEND * _TIE, _TIE_MATRIX)
     comparison = most_identical.get_traceback().comp
     return has_identical_stretch([column == "|" for column in comparison], identity, math.ceil(needed - 1e-9))
 
@@ -172,7 +172,7 @@ def _has_relative(query: str, references: Sequence[str], encoded: Sequence[bytes
         return True
     if relation.coverage is None:
         return False
-    profile = parasail.profile_create_stats_sat(query, _MATRIX)
+    profile = parasail.profile_create_stats_sat(query, BLASTN_MATRIX)
     return any(_local_hit(profile, query, other, relation.identity, relation.coverage) for other in references)
 
 
@@ -196,7 +196,7 @@ def clusters(seqs: Sequence[str], relation: Relation) -> list[list[int]]:
             if end_to_end_hit(encoded[i], encoded[j], relation.identity):
                 parent[rj] = ri
             elif relation.coverage is not None:
-                profile = profile or parasail.profile_create_stats_sat(seqs[i], _MATRIX)
+                profile = profile or parasail.profile_create_stats_sat(seqs[i], BLASTN_MATRIX)
                 if _local_hit(profile, seqs[i], seqs[j], relation.identity, relation.coverage):
                     parent[rj] = ri
     components: dict[int, list[int]] = defaultdict(list)
