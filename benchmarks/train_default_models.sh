@@ -3,6 +3,7 @@
 # on the same machine type (x86-64 CPU, same TensorFlow version; seeded, op determinism on).
 #   bash benchmarks/train_default_models.sh [WORKDIR]        # default WORKDIR: benchmarks/results/default-models
 #   CALIBRATE_ONLY=1 MODELS=hairpin bash benchmarks/train_default_models.sh WORKDIR  # reuse hairpin-uncalibrated.npz
+#   CALIBRATE_ONLY=1 MODELS=mature bash benchmarks/train_default_models.sh WORKDIR  # reuse read-model/*-uncalibrated.npz
 #   MODELS=hairpin bash benchmarks/train_default_models.sh WORKDIR   # one model only (or MODELS=mature)
 # Needs deepmir-tools installed (the README's install command). Takes about 30-40 minutes on 2 CPU cores.
 # The mature (read) model: benchmarks/train_read_model.sh, called from here.

@@ -68,12 +68,15 @@ class ThresholdRecord(TypedDict, total=False):
     read by :attr:`BundleMeta.decision`.
     """
 
-    value: Required[float]  # the rule: value, score, temperature, min_length, max_length, seeds
+    value: Required[float]  # the rule: value, score, temperature, min_length, max_length, seeds, reference_*
     score: str
     temperature: float
     min_length: int
     max_length: int
     seeds: dict[str, Any]
+    reference_min_score: int  # models with a reference stage (meta["reference"])
+    reference_below: float
+    reference_anchor: int  # read models: alignments start within this many nt of both 5' ends
     method: str  # how the value was chosen (every record)
     tpr: float  # calibrated records: the operating point on the calibration data
     fpr: float

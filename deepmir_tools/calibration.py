@@ -212,34 +212,37 @@ class ReferenceCalibration:
 PROMISCUOUS_HITS = 2
 
 
-def calibrate_reference(reference: Reference, ood: list[ScoredGroup], below: float,
+def calibrate_reference(reference: Reference, ood: list[ScoredGroup], rule: Decision,
                         target_fpr: float = 0.01) -> ReferenceCalibration:
-    """The lowest alignment score at which the reference stage names at most ``target_fpr`` of every OOD class,
-    after dropping the members that :data:`PROMISCUOUS_HITS` or more OOD sequences reach at that score (the
-    minimum is chosen again without them, until none is left).
+    """The lowest reference score (:meth:`Decision.reference_score`) at which the reference stage names at most
+    ``target_fpr`` of every OOD class, after dropping the members that :data:`PROMISCUOUS_HITS` or more OOD
+    sequences reach at that score (the minimum is chosen again without them, until none is left).
 
-    The stage only sees sequences whose network top softmax is below ``below``; OOD records whose family=
-    is a reference family are left out (a member of a family the network does not know is no false positive
-    of the reference, which knows it)."""
+    The stage only sees sequences whose network top softmax is below ``rule.reference_below`` and searches as
+    ``rule.reference_anchor`` says; OOD records whose family= is a reference family are left out (a member of a
+    family the network does not know is no false positive of the reference, which knows it)."""
     known = {accession for accession, _ in reference.families}
     queries: dict[str, list[str | None]] = {}  # per class: the sequences looked up, None for confident calls
     for group in ood:
         families = group.families or [None] * len(group.seqs)
-        queries[group.label] = [seq if top < below else None for seq, family, top in
-                                zip(group.seqs, families, group.softmax.max(axis=1).tolist()) if family not in known]
+        looked_up = [rule.below_reference_cutoff(top) for top in group.softmax.max(axis=1).tolist()]
+        queries[group.label] = [seq if look else None for seq, family, look in zip(group.seqs, families, looked_up)
+                                if family not in known]
     if not any(queries.values()):
         raise DeepMirError("no out-of-distribution sequence outside the reference's families to calibrate it on")
+    no_hit = np.iinfo(np.int64).min  # below every score: a sequence the stage cannot name
     dropped: list[str] = []
     while True:
-        hits = {label: [None if seq is None else reference.best_hit(seq) for seq in seqs]
+        hits = {label: [None if seq is None else reference.best_hit(seq, rule.reference_anchor) for seq in seqs]
                 for label, seqs in queries.items()}
-        scores = {label: np.array([0 if h is None else h.score for h in found], dtype=np.int64)
+        scores = {label: np.array([no_hit if h is None else rule.reference_score(h.score, len(seq))
+                                   for h, seq in zip(found, queries[label])], dtype=np.int64)
                   for label, found in hits.items()}
-        min_score = _lowest_passing_score(scores, target_fpr)
+        min_score = _lowest_passing_score(scores, target_fpr, 1 if rule.reference_anchor is None else None)
         reached: dict[int, int] = {}
-        for found in hits.values():
-            for hit in found:
-                if hit is not None and hit.score >= min_score:
+        for label, found in hits.items():
+            for hit, score in zip(found, scores[label].tolist()):
+                if hit is not None and score >= min_score:
                     reached[hit.member] = reached.get(hit.member, 0) + 1
         promiscuous = sorted(member for member, count in reached.items() if count >= PROMISCUOUS_HITS)
         if not promiscuous:
@@ -247,19 +250,17 @@ def calibrate_reference(reference: Reference, ood: list[ScoredGroup], below: flo
         dropped += [str(reference.ids[member]) for member in promiscuous]
         reference = reference.without(promiscuous)
     fpr = {label: round(float(np.mean(values >= min_score)), 6) for label, values in scores.items() if len(values)}
-    return ReferenceCalibration(reference, min_score, below, target_fpr, fpr, dropped)
+    return ReferenceCalibration(reference, min_score, rule.reference_below, target_fpr, fpr, dropped)
 
 
-def _lowest_passing_score(scores: dict[str, np.ndarray], target_fpr: float) -> int:
-    """The smallest score s with share(score >= s) <= target in every class: one above each class's quantile."""
-    min_score = 1
-    for values in scores.values():
-        if len(values):
-            allowed = int(np.floor(target_fpr * len(values)))  # sequences of this class that may pass
-            ranked = np.sort(values)[::-1]
-            if allowed < len(ranked):
-                min_score = max(min_score, int(ranked[allowed]) + 1)
-    return min_score
+def _lowest_passing_score(scores: dict[str, np.ndarray], target_fpr: float, floor: int | None) -> int:
+    """The smallest score s with share(score >= s) <= target in every class: one above each class's quantile, and
+    at least ``floor``; without a floor (anchored references, scores <= 0) at most 0, the best score."""
+    passing = [int(np.sort(values)[::-1][int(np.floor(target_fpr * len(values)))]) + 1 for values in scores.values()
+               if int(np.floor(target_fpr * len(values))) < len(values)]
+    if floor is not None:
+        return max([floor] + passing)
+    return min(0, max(passing)) if passing else 0
 
 
 def reference_record(stage: ReferenceCalibration, path: str) -> ReferenceRecord:

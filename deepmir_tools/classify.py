@@ -115,12 +115,19 @@ class Classifier:
     def uses_reference(self) -> bool:
         return self.reference is not None
 
-    def _reference_hit(self, seq: str, top_probability: float) -> tuple[int, int] | None:
-        """(member, alignment score) of the nearest reference member when the decision takes its family."""
-        if not self.decision.consults_reference(top_probability):
-            return None
-        hit = self.reference.best_hit(seq)
-        return (hit.member, hit.score) if hit is not None and self.decision.reference_accepts(hit.score) else None
+    def _reference_hits(self, seqs: list[str], top_probabilities: list[float]) -> list[tuple[int, int] | None]:
+        """Per sequence, (member, alignment score) of the nearest reference member when the decision takes its
+        family, else None."""
+        found: list[tuple[int, int] | None] = [None] * len(seqs)
+        if self.reference is None:
+            return found
+        looked_up = [i for i, top in enumerate(top_probabilities) if self.decision.consults_reference(top)]
+        hits = self.reference.best_hits([seqs[i] for i in looked_up], self.decision.reference_anchor,
+                                        self.options.threads)
+        for i, hit in zip(looked_up, hits):
+            if hit is not None and self.decision.reference_accepts(hit.score, len(seqs[i])):
+                found[i] = (hit.member, hit.score)
+        return found
 
     def _score_unique(self, seqs: Iterable[str]) -> None:
         new = sorted({s for s in seqs if s not in self.cache})
@@ -130,9 +137,11 @@ class Classifier:
             self.cache.clear()
         probabilities, decision = self.decision.scores(self.scorer.scores(new))
         indices, values = top_k(probabilities, self.options.top_k)
-        for seq, idx, val, score in zip(new, indices.tolist(), values.tolist(), decision.tolist()):
+        values = values.tolist()
+        hits = self._reference_hits(new, [top[0] for top in values])
+        for seq, idx, val, score, hit in zip(new, indices.tolist(), values, decision.tolist(), hits):
             seed_matches = self.decision.seed_matches(seq, self.classes[idx[0]][0])
-            self.cache[seq] = (tuple(idx), tuple(val), score, seed_matches, self._reference_hit(seq, val[0]))
+            self.cache[seq] = (tuple(idx), tuple(val), score, seed_matches, hit)
 
     def _status(self, score: float, seed_matches: bool = True) -> str:
         return self.decision.status(score, seed_matches) if self.options.reject else ACCEPTED
@@ -226,7 +235,8 @@ def tsv_header(bundle: ModelBundle, decision: Decision, reject: bool, version: s
     lengths = "" if decision.length_range() == "any" else f" lengths={decision.length_range()}"
     seeds = "" if decision.seeds is None or not reject else f" seeds={decision.seed_check()}"
     reference = ("" if decision.reference_min_score is None else
-                 f" reference_min_score={decision.reference_min_score} reference_below={decision.reference_below:g}")
+                 f" reference_min_score={decision.reference_min_score} reference_below={decision.reference_below:g}"
+                 + ("" if decision.reference_anchor is None else f" reference_anchor={decision.reference_anchor}"))
     return (f"# deepmir-classify {version} format={TSV_FORMAT} model={bundle.name} "
             f"model_sha256={bundle.sha256} threshold={rule}{override}{lengths}{seeds}{reference}")
 

@@ -16,6 +16,15 @@ A read model's decision may also carry a **seed check**: for each family, the 7-
 isomiRs included. A read whose score passes but whose nt 2-8 are not a known seed of its top
 family gets :data:`SEED_MISMATCH` instead of the family: pre-miRNA loop and flank fragments and
 reads cut a few nt off a mature look like the family to the network, but their 5' end is wrong.
+
+A decision may also consult a **reference stage** (:mod:`deepmir_tools.reference`) for sequences the
+network is not sure of (top softmax below ``reference_below``): the nearest known member names the
+family when its alignment reaches ``reference_min_score``. Hairpins: the score is the Smith-Waterman
+score (BLASTN's scores) of any local alignment, both strands. Reads (``reference_anchor`` set):
+members as given only, the alignment must start within ``reference_anchor`` nt of both 5' ends, and
+the score is the alignment's shortfall from a perfect match of the whole read (0: every nt matches;
+each mismatch costs 5, each nt of the read left out 2), so the minimum is <= 0 and means the same for
+a 17-nt and a 25-nt read.
 """
 
 from __future__ import annotations
@@ -108,6 +117,7 @@ class Decision:
     seeds: Seeds | None = field(default=None, repr=False)
     reference_min_score: int | None = None
     reference_below: float = DEFAULT_REFERENCE_BELOW
+    reference_anchor: int | None = None
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -116,19 +126,35 @@ class Decision:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
             raise ValueError(f"min_length {self.min_length} > max_length {self.max_length}")
-        if self.reference_min_score is not None and self.reference_min_score < 1:
+        if self.reference_anchor is not None and self.reference_anchor < 0:
+            raise ValueError(f"reference_anchor must be >= 0, got {self.reference_anchor}")
+        if self.reference_min_score is not None and self.reference_anchor is None and self.reference_min_score < 1:
             raise ValueError(f"reference_min_score must be >= 1, got {self.reference_min_score}")
+        if self.reference_min_score is not None and self.reference_anchor is not None and self.reference_min_score > 0:
+            raise ValueError(f"reference_min_score of an anchored reference must be <= 0, got "
+                             f"{self.reference_min_score}")
         if not 0 <= self.reference_below <= 1:
             raise ValueError(f"reference_below must be in [0, 1], got {self.reference_below}")
 
+    def below_reference_cutoff(self, top_probability: float) -> bool:
+        """Whether the network is unsure enough of a sequence for the reference stage (``reference_below`` 1:
+        every sequence, a top softmax of exactly 1 included)."""
+        return top_probability < self.reference_below or self.reference_below == 1
+
     def consults_reference(self, top_probability: float) -> bool:
         """Whether a sequence with this network top softmax is looked up in the reference."""
-        return self.reference_min_score is not None and top_probability < self.reference_below
+        return self.reference_min_score is not None and self.below_reference_cutoff(top_probability)
 
-    def reference_accepts(self, alignment_score: int | None) -> bool:
-        """Whether a nearest reference member at this alignment score gives its family."""
+    def reference_score(self, alignment_score: int, length: int) -> int:
+        """The score the reference minimum applies to: the alignment score itself, or for an anchored (read)
+        reference its shortfall from a perfect match of all ``length`` nt (2 per nt; 0 at best)."""
+        return alignment_score if self.reference_anchor is None else alignment_score - 2 * length
+
+    def reference_accepts(self, alignment_score: int | None, length: int) -> bool:
+        """Whether a nearest reference member at this alignment score, for a sequence of this length, gives its
+        family."""
         return (self.reference_min_score is not None and alignment_score is not None
-                and alignment_score >= self.reference_min_score)
+                and self.reference_score(alignment_score, length) >= self.reference_min_score)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Family probabilities: softmax(logits / temperature), in float64."""
@@ -161,7 +187,7 @@ class Decision:
         the seed check when ``seed_check`` is False and without the reference stage when ``reference`` is False."""
         changes: dict[str, Any] = {}
         if not reference:
-            changes["reference_min_score"] = None
+            changes["reference_min_score"] = changes["reference_anchor"] = None
         if threshold is not None:
             changes["threshold"] = float(threshold)
         if temperature is not None:
@@ -191,6 +217,8 @@ class Decision:
         if self.reference_min_score is not None:
             record["reference_min_score"] = self.reference_min_score
             record["reference_below"] = self.reference_below
+        if self.reference_anchor is not None:
+            record["reference_anchor"] = self.reference_anchor
         return record
 
     def seed_check(self) -> str:
@@ -209,13 +237,15 @@ class Decision:
         if any(v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1) for v in lengths):
             raise ModelBundleError(f"{where}: malformed threshold record (min_length/max_length must be integers >= 1)")
         seeds = _seeds_from_record(record.get("seeds"), where)
-        min_score = record.get("reference_min_score")
-        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, int)):
-            raise ModelBundleError(f"{where}: malformed threshold record (reference_min_score must be an integer)")
+        min_score, anchor = record.get("reference_min_score"), record.get("reference_anchor")
+        if any(v is not None and (isinstance(v, bool) or not isinstance(v, int)) for v in (min_score, anchor)):
+            raise ModelBundleError(f"{where}: malformed threshold record (reference_min_score and reference_anchor "
+                                   "must be integers)")
         try:
             return cls(float(value), record.get("score", "softmax"), float(record.get("temperature", 1.0)), *lengths,
                        seeds=seeds, reference_min_score=min_score,
-                       reference_below=float(record.get("reference_below", DEFAULT_REFERENCE_BELOW)))
+                       reference_below=float(record.get("reference_below", DEFAULT_REFERENCE_BELOW)),
+                       reference_anchor=anchor)
         except (TypeError, ValueError) as exc:
             raise ModelBundleError(f"{where}: malformed threshold record ({exc})") from None
 

@@ -8,11 +8,12 @@ included), and :mod:`deepmir_tools.decision` consults it for the sequences the n
 confident about.
 
 Search, per query: candidates are the ``CANDIDATES`` members sharing the most distinct
-``K``-mers with it (a k-mer index of both strands built when the bundle loads), aligned to the query
-(the first ``FIRST_CANDIDATES``, the rest only when these align poorly) by
-Smith-Waterman under BLASTN's scores (match +2, mismatch -3, gap 5 + 2 per nt; parasail, the
-same scores as :mod:`deepmir_tools.relatives`); the best-scoring member wins, ties to the earlier
-member. Both strands, like ``blastn``: miRBase families hold members annotated on opposite strands of
+``K``-mers with it (a k-mer index of both strands built on the first search), aligned to the query
+by Smith-Waterman under BLASTN's scores (match +2, mismatch -3, gap 5 + 2 per nt; parasail, the
+same scores as :mod:`deepmir_tools.relatives`): the first ``FIRST_CANDIDATES`` one by one, the
+rest only when none of these reaches half a perfect score, all of them in one alignment per strand
+(joined by separators no alignment gains by crossing). The best-scoring member wins; ties, as
+aligned: the earlier member. Both strands, like ``blastn``: miRBase families hold members annotated on opposite strands of
 one locus (viral and some plant and nematode families), which only a reverse-complement alignment
 relates.
 
@@ -24,8 +25,10 @@ A C G U = 0 1 2 3, any other = 4), ``ref:offsets`` (int64, member i is
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import parasail
@@ -44,9 +47,9 @@ K = 8  # k-mer length of the candidate index: below BLASTN's word size 11, for r
 # families hold members annotated on opposite strands, which only the reverse strand relates).
 REVERSE_MARGIN = 40
 CANDIDATES = 30
-# Aligned first, in order of shared k-mers; the rest only when none of these reaches half a perfect match of the
-# query (2 per nt). On the small- and large-family benchmark queries this changed no hit and aligned ~10 members
-# per query instead of 30.
+# Aligned first, one by one in order of shared k-mers; the rest only when none of these reaches half a perfect
+# match of the query (2 per nt). On the small- and large-family benchmark queries this changed no hit and aligned
+# ~10 members per query instead of 30.
 FIRST_CANDIDATES = 5  # members aligned per query (10: 0.4 points fewer small-family queries right)
 _LETTERS = "ACGU"
 _OTHER = 4
@@ -61,7 +64,7 @@ def encode(seq: str) -> np.ndarray:
     return _CODE[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
 
 
-@numba.njit
+@numba.njit(nogil=True)
 def _distinct_kmers(codes: np.ndarray, start: int, end: int, k: int) -> np.ndarray:
     """The distinct k-mers (as integers) of codes[start:end] that hold no code 4, sorted."""
     mask = (1 << (2 * k)) - 1
@@ -120,16 +123,18 @@ def _index(codes: np.ndarray, offsets: np.ndarray, k: int) -> tuple[np.ndarray, 
     return starts, posts
 
 
-@numba.njit
+@numba.njit(nogil=True)
 def _candidates(query: np.ndarray, k: int, starts: np.ndarray, posts: np.ndarray, shared: np.ndarray,
-                touched: np.ndarray, count: int) -> np.ndarray:
+                touched: np.ndarray, count: int, plus_only: bool) -> np.ndarray:
     """The ``count`` index entries sharing the most distinct k-mers with ``query`` (fewer if fewer share any;
-    ties: the entry reached first). ``shared`` and ``touched`` are work arrays of one slot per entry; ``shared``
-    must be zero and is zero again on return."""
+    ties: the entry reached first), members as given only with ``plus_only``. ``shared`` and ``touched`` are
+    work arrays of one slot per entry; ``shared`` must be zero and is zero again on return."""
     n_touched = 0
     for v in _distinct_kmers(query, 0, len(query), k):
         for j in range(starts[v], starts[v + 1]):
             entry = posts[j]
+            if plus_only and entry % 2:
+                continue
             if shared[entry] == 0:
                 touched[n_touched] = entry
                 n_touched += 1
@@ -164,6 +169,14 @@ class Hit:
     strand: str = "+"
 
 
+def _alignment_start(query: str, text: str, end_query: int, end_text: int) -> tuple[int, int]:
+    """Where the best local alignment ending at (``end_query``, ``end_text``) starts in each sequence: the end
+    of the best local alignment of both prefixes reversed (the same scores; a few dozen nt for reads)."""
+    back = parasail.sw_striped_16(query[end_query::-1], text[end_text::-1], BLASTN_GAP_OPEN, BLASTN_GAP_EXTEND,
+                                  BLASTN_MATRIX)
+    return end_query - back.end_query, end_text - back.end_ref
+
+
 class Reference:
     """Labelled member sequences with a k-mer index; :meth:`best_hit` finds each query's nearest member."""
 
@@ -185,8 +198,8 @@ class Reference:
     def _build_index(self) -> None:
         """The k-mer index of both strands, the work arrays, the members' letters and the identical-member table."""
         self._index = _index(self.codes, self.offsets, K)
-        self._shared = np.zeros(2 * len(self.family), dtype=np.int64)
-        self._touched = np.zeros(2 * len(self.family), dtype=np.int64)
+        self._shared = np.zeros(2 * len(self.family), dtype=np.int32)  # int32: a smaller, cache-friendlier table
+        self._touched = np.zeros(2 * len(self.family), dtype=np.int32)
         # all members' letters, and those of their reverse complements, as two strings sliced per entry
         letters = np.frombuffer(b"ACGUN", dtype=np.uint8)
         self._forward = letters[self.codes].tobytes().decode("ascii")
@@ -245,13 +258,66 @@ class Reference:
             return self._reverse[total - end:total - start]
         return self._forward[start:end]
 
-    def best_hit(self, seq: str) -> Hit | None:
+    def _best_of_rest(self, profiles: tuple[Any, Any], query_length: int, entries: list[int],
+                      best: list[tuple[int, int]]) -> None:
+        """Update ``best`` (per strand) with the best of ``entries``: one alignment per strand against them
+        joined by runs of a letter that matches nothing (``X``), each longer than the query, so that an
+        alignment crossing one costs more (a gap of 5 + 2 per nt) than the query can gain (2 per nt). Its score
+        is the best entry's own, and the entry is the one it ends in: the same as aligning them one by one, in a
+        single call (Python's per-call cost, not the alignment, is what ~25 alignments per query spend)."""
+        separator = "X" * (query_length + 1)
+        for strand in (0, 1):
+            chosen = [entry for entry in entries if entry % 2 == strand]
+            if not chosen:
+                continue
+            texts = [self._text(entry) for entry in chosen]
+            joined = separator.join(texts)
+            # 8-bit lanes first (twice as many per vector; these entries mostly align weakly), 16-bit when a
+            # score saturates them
+            result = parasail.sw_striped_profile_8(profiles[0], joined, BLASTN_GAP_OPEN, BLASTN_GAP_EXTEND)
+            if result.saturated:
+                result = parasail.sw_striped_profile_16(profiles[1], joined, BLASTN_GAP_OPEN, BLASTN_GAP_EXTEND)
+            if result.score <= 0:
+                continue
+            starts = np.cumsum([0] + [len(text) + len(separator) for text in texts[:-1]])
+            entry = chosen[int(np.searchsorted(starts, result.end_ref, side="right")) - 1]
+            best[strand] = max(best[strand], (result.score, -entry))
+
+    def best_hit(self, seq: str, anchor: int | None = None) -> Hit | None:
         """The nearest member of ``seq`` on either strand: None when no member shares a k-mer with it (or only
         reverse complements do, and align weakly). A reverse complement wins only when it beats every member as
         given by more than :data:`REVERSE_MARGIN`; ties: the earlier member among those aligned. A member
-        identical to the query, or one holding all of it, ends the search (no score can be higher)."""
+        identical to the query, or one holding all of it, ends the search (no score can be higher).
+
+        ``anchor`` (reads; ``None``: any local alignment): members as given only, and a member counts only when
+        its best local alignment with the query starts within ``anchor`` nt of both 5' ends. A read belongs to
+        a mature by its 5' end (the seed, nt 2-8, follows from it); a piece cut from inside a mature or
+        from the hairpin beside it aligns as well, but not at the 5' end."""
         if self._index is None:
             self._build_index()
+        return self._search(seq, anchor, self._shared, self._touched)
+
+    def best_hits(self, seqs: Sequence[str], anchor: int | None = None, threads: int = 1) -> list[Hit | None]:
+        """:meth:`best_hit` of each sequence, in order, on up to ``threads`` threads (0: every core this process
+        may use); the alignments and the candidate search run outside Python's lock."""
+        if self._index is None:
+            self._build_index()
+        if threads == 0:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if threads <= 1 or len(seqs) < 2:
+            return [self._search(seq, anchor, self._shared, self._touched) for seq in seqs]
+
+        def search_chunk(chunk: Sequence[str]) -> list[Hit | None]:
+            shared, touched = np.zeros_like(self._shared), np.zeros_like(self._touched)  # this thread's own
+            return [self._search(seq, anchor, shared, touched) for seq in chunk]
+
+        size = -(-len(seqs) // (4 * threads))  # a few chunks per thread, for an even load
+        with ThreadPoolExecutor(threads) as pool:
+            return [hit for hits in pool.map(search_chunk, [seqs[i:i + size] for i in range(0, len(seqs), size)])
+                    for hit in hits]
+
+    def _search(self, seq: str, anchor: int | None, shared: np.ndarray, touched: np.ndarray) -> Hit | None:
+        """:meth:`best_hit` with the candidate search's work arrays given (one pair per thread)."""
         query = seq.upper().replace("T", "U")
         codes = encode(query)
         perfect = 2 * len(query)  # every nt matched: no alignment can score more
@@ -259,17 +325,25 @@ class Reference:
         if identical is not None:
             return Hit(identical, perfect, "+")
         starts, posts = self._index
-        candidates = _candidates(codes, K, starts, posts, self._shared, self._touched, CANDIDATES)
+        candidates = _candidates(codes, K, starts, posts, shared, touched, CANDIDATES, anchor is not None)
         if not len(candidates):
             return None
         profile = parasail.profile_create_16(query, BLASTN_MATRIX)
         best = [(-1, -1), (-1, -1)]  # (score, -entry) of the best entry per strand: + as given, - reversed
-        for rank, entry in enumerate(candidates.tolist()):
+        entries = candidates.tolist()
+        for rank, entry in enumerate(entries):
             if (rank >= FIRST_CANDIDATES and max(best)[0] >= len(query)) or best[0][0] == perfect:
                 break
-            score = parasail.sw_striped_profile_16(profile, self._text(entry), BLASTN_GAP_OPEN,
-                                                   BLASTN_GAP_EXTEND).score
-            best[entry % 2] = max(best[entry % 2], (score, -entry))
+            if rank == FIRST_CANDIDATES and anchor is None:  # the rest in one call per strand (reads: one by one)
+                self._best_of_rest((parasail.profile_create_8(query, BLASTN_MATRIX), profile), len(query),
+                                   entries[rank:], best)
+                break
+            text = self._text(entry)
+            result = parasail.sw_striped_profile_16(profile, text, BLASTN_GAP_OPEN, BLASTN_GAP_EXTEND)
+            if (anchor is not None and (result.score, -entry) > best[0]
+                    and max(_alignment_start(query, text, result.end_query, result.end_ref)) > anchor):
+                continue
+            best[entry % 2] = max(best[entry % 2], (result.score, -entry))
         (plus, plus_entry), (minus, minus_entry) = best
         if minus > plus + REVERSE_MARGIN:
             return Hit(-minus_entry // 2, int(minus), "-")

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..atomic import atomic_output, check_writable
-from .common import add_threads, make_parser, positive_float, positive_int, probability, run, say
+from .common import add_threads, make_parser, non_negative_int, positive_float, positive_int, probability, run, say
 
 PROG = "deepmir-calibrate"
 EXAMPLES = """\
@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "reference family are left out): sets the minimum alignment score")
     parser.add_argument("--reference-below", type=probability, default=None,
                         help="network top softmax below which the reference is consulted (default: the model's, 0.99)")
+    parser.add_argument("--reference-anchor", type=non_negative_int, metavar="N", default=None,
+                        help="for reads: a member counts only when the alignment starts within N nt of the 5' ends of "
+                             "both read and member (members as given, not their reverse complements), and the minimum "
+                             "applies to the alignment's shortfall from a perfect match of the whole read (0 = every nt "
+                             "matches; a mismatch costs 5). 3 suits small RNA-seq reads against mature miRNAs "
+                             "(5' isomiRs shift by up to 3 nt). Default: the model's; none for hairpins (any local "
+                             "alignment, both strands)")
     parser.add_argument("--method", choices=("target-fpr", "max-f", "fixed"), default="target-fpr",
                         help="how to choose the threshold: at --target-fpr on the ROC, at the best F1, or --threshold")
     parser.add_argument("--target-fpr", type=probability, default=0.05, help="false positive rate for --method target-fpr")
@@ -157,13 +164,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         reference = reference_from_fasta(args.reference)
         below = rule.reference_below if args.reference_below is None else args.reference_below
-        stage = calibrate_reference(reference, ood, below, args.reference_fpr)
-        rule = replace(rule, reference_min_score=stage.min_score, reference_below=below)
+        anchor = rule.reference_anchor if args.reference_anchor is None else args.reference_anchor
+        # the minimum is chosen anew: the model's old one (or none) must not constrain the search's validation
+        rule = replace(rule, reference_min_score=None, reference_below=below, reference_anchor=anchor)
+        stage = calibrate_reference(reference, ood, rule, args.reference_fpr)
+        rule = replace(rule, reference_min_score=stage.min_score)
         reference = stage.reference
         say(args, f"{PROG}: reference of {len(reference)} members in {len(reference.families)} families "
                   f"({len(stage.dropped)} dropped as reached by >= {PROMISCUOUS_HITS} OOD sequences: "
                   f"{', '.join(stage.dropped[:5]) or 'none'}{', ...' if len(stage.dropped) > 5 else ''}): minimum "
-                  f"alignment score {stage.min_score} (at most {args.reference_fpr:g} of each OOD class; "
+                  f"{'alignment score' if anchor is None else 'shortfall from a perfect read match'} "
+                  f"{stage.min_score} (at most {args.reference_fpr:g} of each OOD class; "
                   + ", ".join(f"{label} {rate:.4f}" for label, rate in stage.fpr.items()) + ")")
     method = "fixed" if args.threshold is not None else args.method
     result = calibrate(in_dist, ood, rule, method, args.target_fpr, args.threshold)
