@@ -63,10 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference-below", type=probability, default=None,
                         help="network top softmax below which the reference is consulted (default: the model's, 0.99)")
     parser.add_argument("--reference-anchor", type=non_negative_int, metavar="N", default=None,
-                        help="for reads: a member counts only when the alignment starts within N nt of the 5' ends of "
-                             "both read and member (members as given, not their reverse complements), and the minimum "
-                             "applies to the alignment's shortfall from a perfect match of the whole read (0 = every nt "
-                             "matches; a mismatch costs 5). 3 suits small RNA-seq reads against mature miRNAs "
+                        help="for reads: a member counts only when the alignment starts within N nt of the 5' ends "
+                             "of both read and member (members as given, not their reverse complements), and the "
+                             "minimum applies to the alignment's shortfall from a perfect match of the whole read (0 = "
+                             "every nt matches; a mismatch costs 5). 3 suits small RNA-seq reads against mature miRNAs "
                              "(5' isomiRs shift by up to 3 nt). Default: the model's; none for hairpins (any local "
                              "alignment, both strands)")
     parser.add_argument("--method", choices=("target-fpr", "max-f", "fixed"), default="target-fpr",
