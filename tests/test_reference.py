@@ -21,21 +21,25 @@ DATASET = TEST_DATA / "dataset"
 OOD = [f"tRNA={REPO / 'galaxy' / 'test-data' / 'ood-trna.fa'}", f"snoRNA_CD={REPO / 'galaxy' / 'test-data' / 'ood-snorna.fa'}"]
 
 
-def gotoh_local(a: str, b: str, match: int = 2, mismatch: int = -3, gap_open: int = 5, gap_extend: int = 2) -> int:
-    """Smith-Waterman with affine gaps, BLASTN's costs (a gap of n nt costs 5 + 2n), written from the textbook."""
+def gotoh(a: str, b: str, anchor: int | None = None, match: int = 2, mismatch: int = -3, gap_open: int = 5,
+          gap_extend: int = 2) -> int:
+    """Smith-Waterman with affine gaps, BLASTN's costs (a gap of n nt costs 5 + 2n), written from the textbook: the
+    best local alignment score. With ``anchor``: the best among alignments whose first aligned pair lies within
+    ``anchor`` nt of the start of both sequences (an alignment may only open at those cells); -1 if none can."""
     neg = -10**9
-    h_prev = [0] * (len(b) + 1)
+    h_prev = [neg] * (len(b) + 1)
     e_prev = [neg] * (len(b) + 1)
-    best = 0
+    best = 0 if anchor is None else -1  # the empty local alignment scores 0
     for i in range(1, len(a) + 1):
-        h = [0] * (len(b) + 1)
+        h = [neg] * (len(b) + 1)
         e = [neg] * (len(b) + 1)
         f = neg
         for j in range(1, len(b) + 1):
             e[j] = max(e_prev[j] - gap_extend, h_prev[j] - gap_open - gap_extend)  # gap in b (down)
             f = max(f - gap_extend, h[j - 1] - gap_open - gap_extend)  # gap in a (right)
-            diagonal = h_prev[j - 1] + (match if a[i - 1] == b[j - 1] else mismatch)
-            h[j] = max(0, diagonal, e[j], f)
+            may_open = anchor is None or (i - 1 <= anchor and j - 1 <= anchor)  # a new alignment at (i-1, j-1)
+            diagonal = max(h_prev[j - 1], 0 if may_open else neg) + (match if a[i - 1] == b[j - 1] else mismatch)
+            h[j] = max(diagonal, e[j], f)
             best = max(best, h[j])
         h_prev, e_prev = h, e
     return best
@@ -70,7 +74,7 @@ def test_scores_are_blastn_smith_waterman(labelled):
         assert hit is not None
         # the reported score is the textbook Smith-Waterman score of the query and that member (on its strand)
         member = members[hit.member][3]
-        assert hit.score == gotoh_local(seq, member if hit.strand == "+" else reverse_complement(member)), query_id
+        assert hit.score == gotoh(seq, member if hit.strand == "+" else reverse_complement(member)), query_id
     # a member against itself: every nt matches, 2 per nt; its reverse complement: the same member, reversed
     member_id, _, _, seq = members[3]
     assert reference.best_hit(seq) == Hit(3, 2 * len(seq), "+")
@@ -192,29 +196,6 @@ def test_shipped_hairpin_model_names_small_families(tmp_path, run_tool):
 ANCHOR = 3
 
 
-def gotoh_anchored(a: str, b: str, anchor: int, match: int = 2, mismatch: int = -3, gap_open: int = 5,
-                   gap_extend: int = 2) -> int:
-    """The best local alignment score among alignments whose first aligned pair lies within ``anchor`` nt of the
-    start of both sequences (textbook Gotoh, an alignment may only open at those cells); -1 if none can."""
-    neg = -10**9
-    h_prev = [neg] * (len(b) + 1)
-    e_prev = [neg] * (len(b) + 1)
-    best = -1
-    for i in range(1, len(a) + 1):
-        h = [neg] * (len(b) + 1)
-        e = [neg] * (len(b) + 1)
-        f = neg
-        for j in range(1, len(b) + 1):
-            e[j] = max(e_prev[j] - gap_extend, h_prev[j] - gap_open - gap_extend)
-            f = max(f - gap_extend, h[j - 1] - gap_open - gap_extend)
-            opened = 0 if i - 1 <= anchor and j - 1 <= anchor else neg  # a new alignment starts at (i-1, j-1)
-            diagonal = max(h_prev[j - 1], opened) + (match if a[i - 1] == b[j - 1] else mismatch)
-            h[j] = max(diagonal, e[j], f)
-            best = max(best, h[j])
-        h_prev, e_prev = h, e
-    return best
-
-
 @pytest.fixture(scope="module")
 def labelled_matures(tmp_path_factory):
     """deepmir-dataset of the 180 test matures (their hairpins' miFam.dat families), every family, nothing held out."""
@@ -259,8 +240,8 @@ def test_anchored_hit_is_the_exhaustive_best(labelled_matures):
     assert len(reads) >= 200
     outcomes = set()
     for read_id, read in reads:
-        free = [gotoh_local(read, m[3]) for m in members]
-        anchored = [gotoh_anchored(read, m[3], ANCHOR) for m in members]
+        free = [gotoh(read, m[3]) for m in members]
+        anchored = [gotoh(read, m[3], ANCHOR) for m in members]
         eligible = [score for score, bound in zip(free, anchored) if score == bound]
         hit = reference.best_hit(read, ANCHOR)
         if hit is not None:

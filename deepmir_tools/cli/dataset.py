@@ -20,7 +20,7 @@ from ..datasets import (
 )
 from ..errors import DeepMirError
 from ..relatives import DEFAULT_COVERAGE, DEFAULT_IDENTITY
-from .common import _HelpFormatter, add_threads, make_parser, positive_int, run, say
+from .common import _HelpFormatter, add_threads, make_parser, non_negative_int, positive_int, run, say
 
 PROG = "deepmir-dataset"
 EXAMPLES = """\
@@ -65,13 +65,6 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def _add_common(parser: argparse.ArgumentParser) -> None:
     select = parser.add_argument_group("family selection")
     select.add_argument(
@@ -84,7 +77,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     select.add_argument("--per-family", type=positive_int, help="sample at most K members per family (default: all)")
     select.add_argument(
-        "--max-len", type=_count, default=DEFAULT_MAX_LEN, help="drop sequences longer than this (0: keep all)"
+        "--max-len", type=non_negative_int, default=DEFAULT_MAX_LEN,
+        help="drop sequences longer than this (0: keep all)"
     )
     split = parser.add_argument_group("split")
     split.add_argument(
@@ -92,9 +86,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="random per family (the paper) or remote: homology-aware (see --identity)",
     )
     split.add_argument("--test-fraction", type=_fraction, help="share of each family for test (default 0.2)")
-    split.add_argument("--test-per-family", type=_count, help="fixed number of test members per family")
+    split.add_argument("--test-per-family", type=non_negative_int, help="fixed number of test members per family")
     split.add_argument("--val-fraction", type=_fraction, help="share of each family for validation (default 0)")
-    split.add_argument("--val-per-family", type=_count, help="fixed number of validation members per family")
+    split.add_argument("--val-per-family", type=non_negative_int, help="fixed number of validation members per family")
     split.add_argument(
         "--identity", type=float, default=DEFAULT_IDENTITY,
         help="relatives (remote split, --check-relatives): the shorter sequence aligns end to end inside the "
