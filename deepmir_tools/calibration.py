@@ -256,8 +256,11 @@ def calibrate_reference(reference: Reference, ood: list[ScoredGroup], rule: Deci
 def _lowest_passing_score(scores: dict[str, np.ndarray], target_fpr: float, floor: int | None) -> int:
     """The smallest score s with share(score >= s) <= target in every class: one above each class's quantile, and
     at least ``floor``; without a floor (anchored references, scores <= 0) at most 0, the best score."""
-    passing = [int(np.sort(values)[::-1][int(np.floor(target_fpr * len(values)))]) + 1 for values in scores.values()
-               if int(np.floor(target_fpr * len(values))) < len(values)]
+    passing = []  # per class, the lowest score that lets at most its share through
+    for values in scores.values():
+        allowed = int(np.floor(target_fpr * len(values)))  # sequences of this class that may pass
+        if allowed < len(values):
+            passing.append(int(np.sort(values)[::-1][allowed]) + 1)
     if floor is not None:
         return max([floor] + passing)
     return min(0, max(passing)) if passing else 0

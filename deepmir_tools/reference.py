@@ -292,9 +292,7 @@ class Reference:
         its best local alignment with the query starts within ``anchor`` nt of both 5' ends. A read belongs to
         a mature by its 5' end (the seed, nt 2-8, follows from it); a piece cut from inside a mature or
         from the hairpin beside it aligns as well, but not at the 5' end."""
-        if self._index is None:
-            self._build_index()
-        return self._search(seq, anchor, self._shared, self._touched)
+        return self.best_hits([seq], anchor)[0]
 
     def best_hits(self, seqs: Sequence[str], anchor: int | None = None, threads: int = 1) -> list[Hit | None]:
         """:meth:`best_hit` of each sequence, in order, on up to ``threads`` threads (0: every core this process
