@@ -6,6 +6,10 @@ DATA=${DEEPMIR_DATA:-$REPO/../shared/data}
 WORK=${1:-$HERE/results/default-models}
 M22=$DATA/mirbase-22.1/derived
 PY=${PYTHON:-python3}
+# Real genomes without miRNA genes (genomic background of the scan threshold and the scan benchmark):
+# apt-get install bowtie-examples bowtie2-examples
+ECOLI_GENOME=${ECOLI_GENOME:-/usr/share/doc/bowtie/examples/genomes/NC_008253.fna.gz}
+LAMBDA_GENOME=${LAMBDA_GENOME:-/usr/share/doc/bowtie2/examples/reference/lambda_virus.fa.gz}
 mkdir -p "$WORK"
 cd "$WORK"
 common=(--hairpins "$M22/hairpin.fa" --families "$M22/miFam.dat" --min-members 10 --split random

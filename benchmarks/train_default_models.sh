@@ -35,8 +35,11 @@ fi
 if [[ " ${MODELS:-hairpin mature} " == *" hairpin "* ]]; then
 hairpin_ood=$("$PY" "$HERE/make_negatives.py" --ood-fasta hairpin-split/ood.fa --out negatives-hairpin --classes "$HAIRPIN_OOD")
 # shellcheck disable=SC2086  # the --ood arguments are meant to split
+# The scan threshold (deepmir-scan): on the two real genomes without miRNA genes, at most 0.1 false loci per Mb
+# (i.e. none on their 4.99 Mb); Debian packages bowtie-examples and bowtie2-examples.
 deepmir-calibrate -m hairpin-uncalibrated.npz --in-dist hairpin-split/val.fa $hairpin_ood -o hairpin.npz --temperature 1 \
-    --reference reference/reference.fa --roc hairpin-roc.tsv --metrics hairpin-metrics.tsv --report hairpin-report.html
+    --reference reference/reference.fa --roc hairpin-roc.tsv --metrics hairpin-metrics.tsv --report hairpin-report.html \
+    --genomic-background "$ECOLI_GENOME" --genomic-background "$LAMBDA_GENOME" --false-loci-per-mb 0.1 --threads 2
 cp hairpin.npz "$REPO/deepmir_tools/models/"
 sha256sum hairpin.npz
 fi

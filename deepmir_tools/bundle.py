@@ -77,6 +77,9 @@ class ThresholdRecord(TypedDict, total=False):
     reference_min_score: int  # models with a reference stage (meta["reference"])
     reference_below: float
     reference_anchor: int  # read models: alignments start within this many nt of both 5' ends
+    scan_threshold: float  # hairpin models: deepmir-scan's threshold on a locus's hairpin, chosen on genomic background
+    scan_window_threshold: float  # hairpin models: deepmir-scan's threshold on windows (candidates)
+    scan_background: dict[str, Any]  # how: {"files": {name: sha256}, "nucleotides", "false_loci_per_mb", "false_loci"}
     method: str  # how the value was chosen (every record)
     tpr: float  # calibrated records: the operating point on the calibration data
     fpr: float

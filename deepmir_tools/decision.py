@@ -25,10 +25,18 @@ members as given only, the alignment must start within ``reference_anchor`` nt o
 the score is the alignment's shortfall from a perfect match of the whole read (0: every nt matches;
 each mismatch costs 5, each nt of the read left out 2), so the minimum is <= 0 and means the same for
 a 17-nt and a 25-nt read.
+
+A hairpin model's decision may also carry the **scan thresholds** of ``deepmir-scan``: windows whose
+score reaches ``scan_window_threshold`` are candidates, and a locus is reported when its hairpin, cut out
+and scored as classify scores it, reaches ``scan_threshold``. A genome is millions of windows, almost all
+of them background that no calibration class resembles, so the scan's threshold is chosen apart, on real
+genomic sequence without miRNA genes (``deepmir-calibrate --genomic-background``), for a target number of
+false loci per Mb.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
@@ -118,6 +126,8 @@ class Decision:
     reference_min_score: int | None = None
     reference_below: float = DEFAULT_REFERENCE_BELOW
     reference_anchor: int | None = None
+    scan_threshold: float | None = None
+    scan_window_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -135,6 +145,10 @@ class Decision:
                              f"{self.reference_min_score}")
         if not 0 <= self.reference_below <= 1:
             raise ValueError(f"reference_below must be in [0, 1], got {self.reference_below}")
+        for name in ("scan_threshold", "scan_window_threshold"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
 
     def below_reference_cutoff(self, top_probability: float) -> bool:
         """Whether the network is unsure enough of a sequence for the reference stage (``reference_below`` 1:
@@ -219,6 +233,10 @@ class Decision:
             record["reference_below"] = self.reference_below
         if self.reference_anchor is not None:
             record["reference_anchor"] = self.reference_anchor
+        if self.scan_threshold is not None:
+            record["scan_threshold"] = self.scan_threshold
+        if self.scan_window_threshold is not None:
+            record["scan_window_threshold"] = self.scan_window_threshold
         return record
 
     def seed_check(self) -> str:
@@ -238,6 +256,10 @@ class Decision:
             raise ModelBundleError(f"{where}: malformed threshold record (min_length/max_length must be integers >= 1)")
         seeds = _seeds_from_record(record.get("seeds"), where)
         min_score, anchor = record.get("reference_min_score"), record.get("reference_anchor")
+        scan = {name: record.get(name) for name in ("scan_threshold", "scan_window_threshold")}
+        for name, number in scan.items():
+            if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))):
+                raise ModelBundleError(f"{where}: malformed threshold record ({name} must be a number)")
         if any(v is not None and (isinstance(v, bool) or not isinstance(v, int)) for v in (min_score, anchor)):
             raise ModelBundleError(f"{where}: malformed threshold record (reference_min_score and reference_anchor "
                                    "must be integers)")
@@ -245,7 +267,8 @@ class Decision:
             return cls(float(value), record.get("score", "softmax"), float(record.get("temperature", 1.0)), *lengths,
                        seeds=seeds, reference_min_score=min_score,
                        reference_below=float(record.get("reference_below", DEFAULT_REFERENCE_BELOW)),
-                       reference_anchor=anchor)
+                       reference_anchor=anchor,
+                       **{name: None if number is None else float(number) for name, number in scan.items()})
         except (TypeError, ValueError) as exc:
             raise ModelBundleError(f"{where}: malformed threshold record ({exc})") from None
 

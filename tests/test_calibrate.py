@@ -161,6 +161,32 @@ def test_max_f_and_fixed_thresholds(run_main, data):
     assert (record["tpr"], record["fpr"]) == (round(float(np.mean(pos >= 0.9)), 6), round(float(np.mean(neg >= 0.9)), 6))
 
 
+def test_genomic_background_sets_the_scan_threshold(run_main, data):
+    """--genomic-background: the classify threshold as calibrated, and a scan threshold just above the highest
+    hairpin score of the candidate loci (windows from the window threshold, here the classify threshold 0.5, above
+    the default 0.1) that a scan finds in 3,000 nt of the real E. coli 536 genome (every locus false;
+    floor(0.1 x 0.003 Mb) = none allowed), with the files' checksums; the scan's own count there is then 0."""
+    from deepmir_tools.bundle import load_bundle
+    from deepmir_tools.scan import ScanOptions, Scanner
+    from deepmir_tools.seqio import read_records
+
+    ecoli = TEST_DATA / "scan" / "ecoli536-1000001-1003000.fa"
+    out = data["tmp"] / "scan.npz"
+    meta, result = calibrate(run_main, data, out, "--threshold", "0.5", "--genomic-background", ecoli)
+    record = meta["threshold"]
+    assert record["value"] == 0.5 and record["scan_window_threshold"] == 0.5 and record["scan_background"] == {
+        "files": {ecoli.name: hashlib.sha256(ecoli.read_bytes()).hexdigest()}, "nucleotides": 3000,
+        "false_loci_per_mb": 0.1, "false_loci": 0}
+    bundle = load_bundle(str(out))
+    every = Scanner(bundle, ScanOptions(threshold=0.5))  # windows and hairpins from 0.5
+    scores = [locus.decision_score for _, loci in every.scan(read_records(str(ecoli))) for locus in loci]
+    assert scores and record["scan_threshold"] == float(np.nextafter(max(scores), np.inf))
+    assert bundle.decision.scan_threshold == record["scan_threshold"] and bundle.decision.threshold == 0.5
+    assert Scanner(bundle).locus_threshold == record["scan_threshold"]  # what deepmir-scan applies by default
+    assert [loci for _, loci in Scanner(bundle).scan(read_records(str(ecoli)))] == [[]]
+    assert f"scan threshold {record['scan_threshold']:.6g} on 0.00 Mb" in result.err
+
+
 def test_npz_in_distribution_gives_the_same_threshold(run_main, data):
     encoded = run_main("deepmir-encode", TEST_FA, "-o", data["tmp"] / "test.npz", "-q")
     assert encoded.code == 0

@@ -63,6 +63,11 @@ def test_record_round_trip_and_overrides():
     assert decision.overridden(temperature=1.0) == Decision(0.3, "softmax", 1.0, 16, 40)
     assert decision.overridden() is not None and decision.overridden() == decision
     assert "min_length" not in Decision(0.3).fields()
+    scanning = Decision(0.04, scan_threshold=0.83, scan_window_threshold=0.1)  # a hairpin model's scan thresholds
+    assert scanning.fields()["scan_threshold"] == 0.83 and scanning.fields()["scan_window_threshold"] == 0.1
+    assert Decision.from_record(scanning.fields()) == scanning
+    assert "scan_threshold" not in Decision(0.3).fields() and Decision.from_record({"value": 0.3}).scan_threshold is None
+    assert scanning.overridden(threshold=0.5).scan_threshold == 0.83  # the classify threshold only
 
 
 @pytest.mark.parametrize("record, message", [
@@ -73,6 +78,10 @@ def test_record_round_trip_and_overrides():
     ({"value": 0.5, "min_length": 30, "max_length": 20}, "min_length 30 > max_length 20"),
     ({"value": 0.5, "score": "entropy"}, "unknown score 'entropy'"),
     ({"value": 0.5, "temperature": 0}, "temperature must be > 0"),
+    ({"value": 0.5, "scan_threshold": "0.8"}, "scan_threshold must be a number"),
+    ({"value": 0.5, "scan_threshold": float("nan")}, "scan_threshold must be a finite number"),
+    ({"value": 0.5, "scan_window_threshold": None, "scan_threshold": [1]}, "scan_threshold must be a number"),
+    ({"value": 0.5, "scan_window_threshold": float("inf")}, "scan_window_threshold must be a finite number"),
 ])
 def test_malformed_records_are_refused(record, message):
     with pytest.raises(ModelBundleError, match="malformed threshold record") as error:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from dataclasses import replace
 from typing import Sequence
 
 from .. import __version__
 from ..atomic import atomic_output, check_writable
-from .common import add_threads, make_parser, non_negative_int, positive_float, positive_int, probability, run, say
+from .common import (add_threads, make_parser, non_negative_float, non_negative_int, positive_float, positive_int,
+                     probability, run, say)
 
 PROG = "deepmir-calibrate"
 EXAMPLES = """\
@@ -19,6 +22,8 @@ EXAMPLES = """\
       --report out/report.html --png-dir out   # PNG files beside the page, linked instead of embedded
   deepmir-calibrate -m model.npz --in-dist test.fa --ood negatives.fa --score energy -o energy-model.npz
   deepmir-calibrate -m model.npz --in-dist val.fa --ood negatives.fa --temperature 2 -o t2-model.npz
+  deepmir-calibrate -m hairpin-model.npz --in-dist val.fa --ood negatives.fa -o calibrated.npz \
+      --genomic-background NC_008253.fna.gz   # also deepmir-scan's threshold: <= 0.1 false loci per Mb there
 """
 
 
@@ -69,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "every nt matches; a mismatch costs 5). 3 suits small RNA-seq reads against mature miRNAs "
                              "(5' isomiRs shift by up to 3 nt). Default: the model's; none for hairpins (any local "
                              "alignment, both strands)")
+    parser.add_argument("--genomic-background", action="append", metavar="FASTA",
+                        help="hairpin models: real genomic sequence without miRNA genes (e.g. a bacterial genome; "
+                             "repeatable): deepmir-scan's threshold (on a locus's hairpin) is set so that at most "
+                             "--false-loci-per-mb loci are found there (both strands), the classify threshold "
+                             "staying as calibrated")
+    parser.add_argument("--false-loci-per-mb", type=non_negative_float, default=0.1, metavar="F",
+                        help="false loci per Mb of --genomic-background the scan threshold allows (default 0.1: "
+                             "1 per 10 Mb; floor(F x Mb) loci)")
+    parser.add_argument("--scan-window-threshold", type=probability, default=None, metavar="S",
+                        help="with --genomic-background: windows scoring S are the scan's candidates, whose hairpins "
+                             "the scan threshold then applies to (default 0.1; never below the classify threshold)")
     parser.add_argument("--method", choices=("target-fpr", "max-f", "fixed"), default="target-fpr",
                         help="how to choose the threshold: at --target-fpr on the ROC, at the best F1, or --threshold")
     parser.add_argument("--target-fpr", type=probability, default=0.05, help="false positive rate for --method target-fpr")
@@ -137,6 +153,25 @@ def calibration_rule(bundle, args: argparse.Namespace):
     return replace(current, score=args.score, temperature=temperature, min_length=low, max_length=high, seeds=seeds)
 
 
+def scan_calibration(bundle, decision, args: argparse.Namespace):
+    """deepmir-scan's threshold for ``decision`` on the --genomic-background files (progress on stderr)."""
+    from tqdm import tqdm
+
+    from ..scan import DEFAULT_WINDOW_THRESHOLD, ScanOptions, calibrate_scan_threshold
+
+    with tqdm(desc=f"{PROG}: genomic background", unit=" nt", unit_scale=True, disable=args.quiet or None,
+              mininterval=1.0, leave=False, file=sys.stderr) as bar:
+        window = DEFAULT_WINDOW_THRESHOLD if args.scan_window_threshold is None else args.scan_window_threshold
+        found = calibrate_scan_threshold(bundle, decision, args.genomic_background, args.false_loci_per_mb, window,
+                                         ScanOptions(threads=args.threads), bar.update)
+    say(args, f"{PROG}: scan threshold {found.threshold:.6g} on {found.nucleotides / 1e6:.2f} Mb of genomic "
+              f"background ({', '.join(found.files)}; both strands): {found.false_loci} loci there at it "
+              f"({found.allowed} allowed); {len(found.scores)} candidate loci there (windows from "
+              f"{found.window_threshold:.6g}), highest hairpin score "
+              f"{found.scores[0] if len(found.scores) else float('nan'):.6g}")
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..bundle import load_bundle, resolve_model, with_threshold
@@ -144,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                reference_from_fasta, reference_record, score_in_distribution, score_ood,
                                threshold_record)
     from ..errors import DeepMirError
+    from ..npzformat import sha256_of_file
     from ..scoring import Scorer
 
     if os.path.exists(args.output) and os.path.samefile(args.output, resolve_model(args.model)):
@@ -160,8 +196,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ood = score_ood(scorer, args.ood, rule)
     reference = stage = None
     if args.reference:
-        from dataclasses import replace
-
         reference = reference_from_fasta(args.reference)
         below = rule.reference_below if args.reference_below is None else args.reference_below
         anchor = rule.reference_anchor if args.reference_anchor is None else args.reference_anchor
@@ -178,7 +212,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                   + ", ".join(f"{label} {rate:.4f}" for label, rate in stage.fpr.items()) + ")")
     method = "fixed" if args.threshold is not None else args.method
     result = calibrate(in_dist, ood, rule, method, args.target_fpr, args.threshold)
+    background = None
+    if args.genomic_background:
+        background = scan_calibration(bundle, result.decision, args)
+        result = replace(result, rule=replace(result.rule, scan_threshold=background.threshold,
+                                              scan_window_threshold=background.window_threshold))
     record = threshold_record(result, args.in_dist, args.ood, args.target_fpr)
+    if background is not None:
+        record["scan_background"] = {"files": {os.path.basename(p): sha256_of_file(p) for p in args.genomic_background},
+                                     "nucleotides": background.nucleotides,
+                                     "false_loci_per_mb": args.false_loci_per_mb, "false_loci": background.false_loci}
     with_threshold(bundle, record, args.output, bundle_threshold_extra(bundle, result), reference,
                    reference_record(stage, args.reference) if stage is not None else None)
     if args.roc:

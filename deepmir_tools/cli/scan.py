@@ -18,15 +18,17 @@ EXAMPLES = """\
   deepmir-scan contigs.fa --format tsv --step 20 -o loci.tsv
   zcat assembly.fa.gz | deepmir-scan - -m my-hairpin-model.npz > loci.gff3
 
-output (coordinates of the best window of each locus; a locus merges overlapping accepted windows of a strand):
-  gff3  ##gff-version 3, a '##deepmir-scan' line (version, model, model_sha256, threshold, step), then per locus:
-        seqid, source 'deepmir', type pre_miRNA (SO:0001244), start, end (1-based, inclusive), score, strand, '.',
-        ID, Name, family=NAME, family_accession=ACC, score, second_family, second_family_accession, second_score,
-        windows (accepted windows merged)
+output (a locus merges overlapping candidate windows of a strand; it is reported at its hairpin, the unbranched
+stem-loop of its best window's MFE fold that the network scores highest for the window's family, with the family
+and scores deepmir-classify gives that hairpin cut out, when they reach the threshold):
+  gff3  ##gff-version 3, a '##deepmir-scan' line (version, model, model_sha256, threshold, step, window_threshold),
+        then per locus: seqid, source 'deepmir', type pre_miRNA (SO:0001244), start, end (1-based, inclusive),
+        score, strand, '.', ID, Name, family=NAME, family_accession=ACC, score, second_family,
+        second_family_accession, second_score, windows (candidate windows merged), window=START-END (the best window)
   bed   a '#' line as above, then BED6: seqid, start (0-based), end (exclusive), family name, 1000 x score, strand
   tsv   a '#' line as above, a column line, then: seqid, start, end (1-based, inclusive), strand, family_accession,
         family_name, score, second_family (accession), second_score, decision_score (what the threshold applies
-        to), windows, locus_start, locus_end (the merged windows' extent)
+        to), windows, locus_start, locus_end (the merged windows' extent), window_start, window_end, window_score
 """
 
 
@@ -43,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Scan long sequences on both strands for pre-miRNA loci with a one-hot CNN model bundle. Windows of the "
         "model's length (200 nt for 'hairpin') every --step nt are each scored exactly as deepmir-classify scores "
         "that window cut out (deepmir-classify --long window --window-step STEP), at a cost per nucleotide rather "
-        "than per window; windows the model's decision rule accepts are merged into loci (overlapping windows of a "
-        "strand), each reported with its best window. Records shorter than the model length are one window. "
+        "than per window; windows reaching the window threshold are merged into candidate loci (overlapping windows "
+        "of a strand); a locus is reported at its hairpin (found by folding its best window) when that hairpin, "
+        "scored as deepmir-classify scores it, reaches the threshold. Records shorter than the model length are "
+        "one window. "
         "Soft-masked (lower-case) sequence is scanned like upper case; N and IUPAC codes are no base.",
         EXAMPLES,
     )
@@ -56,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="nt between window starts: every hairpin up to 201 - STEP nt lies wholly in a window, "
                         "and a locus' best window is placed to STEP nt; the cost per nt hardly depends on it")
     parser.add_argument("--threshold", type=finite_float,
-                        help="accept windows whose decision score reaches this (default: the model's threshold)")
+                        help="report a locus when its hairpin, cut out and scored as deepmir-classify scores it, "
+                        "reaches this (default: the model's scan threshold, chosen on genomic background without "
+                        "miRNA genes; a model without one: its classify threshold)")
+    parser.add_argument("--window-threshold", type=finite_float,
+                        help="windows scoring this are candidate loci (default: the model's scan window threshold, "
+                        "else its classify threshold; never above --threshold): lower finds more, slower")
     add_threads(parser)
     return parser
 
@@ -69,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     check_writable(args.output)
     bundle = load_bundle(args.model)
-    scanner = Scanner(bundle, ScanOptions(step=args.step, threshold=args.threshold, threads=args.threads))
+    scanner = Scanner(bundle, ScanOptions(step=args.step, threshold=args.threshold,
+                                          window_threshold=args.window_threshold, threads=args.threads))
     started = time.perf_counter()
     with _progress(args) as bar, atomic_output(args.output) as out:
         writer = LocusWriter(out, args.format, scanner, PROG)
@@ -82,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(args, f"{PROG}: {stats.loci['+'] + stats.loci['-']} loci ({stats.loci['+']} +, {stats.loci['-']} -) in "
               f"{stats.records} records, {stats.nucleotides:,} nt x 2 strands in {seconds:.1f} s{rate}; "
               f"{stats.windows:,} windows, {stats.rescored:,} rescored exactly (model {bundle.name}, threshold "
-              f"{scanner.decision.threshold:g}, step {args.step})")
+              f"{scanner.locus_threshold:g}, window threshold {scanner.decision.threshold:g}, step {args.step})")
     return 0
 
 
