@@ -31,8 +31,8 @@ from conftest import TEST_DATA, read_fasta
 from deepmir_tools import __version__
 from deepmir_tools.bundle import load_bundle
 from deepmir_tools.classify import ClassifyOptions, Classifier
-from deepmir_tools.scan import (TSV_COLUMNS, ScanOptions, Scanner, calibrate_scan_threshold, domains,
-                                hairpin_candidates, stem_loops,
+from deepmir_tools.scan import (TSV_COLUMNS, Locus, ScanOptions, Scanner, calibrate_scan_threshold, domains,
+                                hairpin_candidates, stem_loops, without_antisense_shadows,
                                 reverse_complement)
 from deepmir_tools.seqio import SeqRecord, normalise_sequence
 
@@ -418,3 +418,22 @@ def test_hairpin_candidates_of_real_hairpins():
     assert abs(first[0]) <= 3 and abs(first[1] - 80) <= 3
     assert abs(second[0] - 100) <= 3 and abs(second[1] - (100 + len(mir30))) <= 3
     assert hairpin_candidates("A" * 50) == []
+
+
+def test_antisense_shadows_are_dropped():
+    """Loci by hand: a plus hairpin and its minus shadow (same family, overlapping) keep the higher score; a
+    different family on the other strand, a same-family locus overlapping less than half the shorter, and a locus
+    of the same strand all stay; at equal scores the plus strand's stays."""
+    def locus(strand, start, end, family, score):
+        return Locus("chr", start, start + 200, strand, [family, 9], [score, 0.0], score, 1, start, start + 200,
+                     start, end)
+
+    true, shadow = locus("+", 100, 180, 1, 0.99), locus("-", 95, 185, 1, 0.9)
+    other_family = locus("-", 100, 180, 2, 0.95)
+    barely = locus("-", 150, 240, 1, 0.999)  # overlaps true by 30 of its 80 nt: less than half
+    same_strand = [locus("+", 400, 480, 1, 0.5), locus("+", 420, 500, 1, 0.6)]
+    assert without_antisense_shadows([true, shadow, other_family, barely, *same_strand]) == [
+        true, other_family, barely, *same_strand]
+    assert without_antisense_shadows([locus("-", 95, 185, 1, 1.0), true]) == [locus("-", 95, 185, 1, 1.0)]
+    tie = locus("-", 100, 180, 1, 0.99)
+    assert without_antisense_shadows([tie, true]) == [true]

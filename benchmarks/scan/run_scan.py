@@ -89,16 +89,6 @@ def read_fasta(path: str) -> list[tuple[str, str]]:
     return [(head, "".join(parts)) for head, parts in records]
 
 
-def cpu_flags() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    except OSError:
-        return "lscpu unavailable"
-    model = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
-    vec = sorted({flag for flag in out.split() if flag.startswith("avx")})
-    return f"{model}; {os.cpu_count()} CPUs; vector extensions: {' '.join(vec) or '?'}"
-
-
 def child_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -360,6 +350,9 @@ def main() -> int:
     parser.add_argument("--sets", default="background,inserted,cmsearch,ath")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "reads"))
+    from run_reads import cpu_flags  # the read benchmark's: CPU model and vector extensions (lscpu)
+
     results: list[tuple[str, str, float]] = []
     sets = {"background": background_set, "inserted": inserted_set, "cmsearch": cmsearch_set, "ath": ath_set}
     for name in args.sets.split(","):
