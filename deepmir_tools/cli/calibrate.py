@@ -168,7 +168,7 @@ def scan_calibration(bundle, decision, args: argparse.Namespace):
               f"background ({', '.join(found.files)}; both strands): {found.false_loci} loci there at it "
               f"({found.allowed} allowed); {len(found.scores)} candidate loci there (windows from "
               f"{found.window_threshold:.6g}), highest hairpin score "
-              f"{found.scores[0] if len(found.scores) else float('nan'):.6g}")
+              f"{f'{found.scores[0]:.6g}' if len(found.scores) else 'none'}")
     return found
 
 
