@@ -576,10 +576,9 @@ def calibrate_scan_threshold(bundle, rule: Decision, paths: list[str], false_loc
     from .seqio import read_records
 
     window_threshold = max(window_threshold, rule.threshold)
-    base = replace(rule, scan_threshold=None, scan_window_threshold=window_threshold)
     # loci whose hairpin scores below the window threshold are left out: the threshold is never below it anyway
-    scanner = Scanner(bundle, replace(options or ScanOptions(), threshold=window_threshold, window_threshold=None,
-                                      hairpin_ends=True), base)
+    scanner = Scanner(bundle, replace(options or ScanOptions(), threshold=window_threshold,
+                                      window_threshold=window_threshold, hairpin_ends=True), rule)
     scores: list[float] = []
     for path in paths:
         for _, loci in scanner.scan(read_records(path), progress):
