@@ -47,6 +47,7 @@ ECOLI = "/usr/share/doc/bowtie/examples/genomes/NC_008253.fna.gz"
 LAMBDA = "/usr/share/doc/bowtie2/examples/reference/lambda_virus.fa.gz"
 ENDS = 20  # nt: the issue's tolerance for both ends
 MIN_GAP = 5000  # nt between inserted hairpins
+WINDOW_LEVELS = (0.1, 0.15, 0.2, 0.25, 0.3)  # window thresholds the window set reports
 SIZE_BINS = ((10, 19, "10-19"), (20, 49, "20-49"), (50, 10 ** 9, ">=50"))
 _COMPLEMENT = str.maketrans("ACGTUNacgtun", "TGCAANtgcaan")
 
@@ -71,6 +72,7 @@ class Call:
     strand: str
     family: str
     score: float
+    window_score: float  # the best window's (the locus became a candidate at or above the window threshold)
 
 
 def revcomp(seq: str) -> str:
@@ -110,7 +112,7 @@ def scan_calls(tsv: str) -> list[Call]:
     with open(tsv) as handle:
         rows = csv.DictReader((line for line in handle if not line.startswith("# ")), delimiter="\t")
         return [Call(r["seqid"].split()[0], int(r["start"]) - 1, int(r["end"]), r["strand"], r["family_name"],
-                     float(r["score"])) for r in rows]
+                     float(r["score"]), float(r["window_score"])) for r in rows]
 
 
 def match(sites: list[Site], calls: list[Call]) -> dict[str, object]:
@@ -183,13 +185,14 @@ def background_set(args, results: list) -> None:
                 ("background-ecoli536-halves", "false_loci_per_10mb_at_other_halfs_threshold", sum(crossed) / nt * 1e7)]
 
 
-def inserted_set(args, results: list) -> None:
+def insert_hairpins(args, split_file: str, label: str) -> tuple[str, list[Site], int]:
+    """``--inserts`` hairpins of the split's ``split_file``, a seeded sample, put into E. coli at seeded places and
+    strands (after Infernal's rmark): (FASTA written, true sites, nt)."""
     rng = random.Random(args.seed)
     (seqid, genome), = read_fasta(ECOLI)
     genome = genome.upper()
-    sizes = family_sizes(args.split)
     queries = []
-    for head, seq in read_fasta(os.path.join(args.split, "test.fa")):
+    for head, seq in read_fasta(os.path.join(args.split, split_file)):
         fields = dict(item.split("=", 1) for item in head.split()[1:] if "=" in item)
         queries.append((head.split()[0], fields["name"], seq.upper().replace("U", "T")))
     chosen = rng.sample(queries, min(args.inserts, len(queries)))
@@ -205,20 +208,26 @@ def inserted_set(args, results: list) -> None:
         shift += len(seq)
         last = at
     pieces.append(genome[last:])
-    fasta = os.path.join(args.out, "inserted.fa")
+    fasta = os.path.join(args.out, f"{label}.fa")
     with open(fasta, "w") as handle:
-        handle.write(f">{seqid.split()[0]} E. coli 536 with {len(sites)} held-out miRBase hairpins inserted\n")
+        handle.write(f">{seqid.split()[0]} E. coli 536 with {len(sites)} miRBase hairpins of {split_file} inserted\n")
         handle.write("".join(pieces) + "\n")
-    with open(os.path.join(args.out, "inserted-truth.tsv"), "w") as handle:
+    with open(os.path.join(args.out, f"{label}-truth.tsv"), "w") as handle:
         handle.write("seqid\tstart\tend\tstrand\tfamily\tname\n")
         handle.writelines(f"{s.seqid}\t{s.start + 1}\t{s.end}\t{s.strand}\t{s.family}\t{s.name}\n" for s in sites)
+    return fasta, sites, sum(map(len, pieces))
+
+
+def inserted_set(args, results: list) -> None:
+    sizes = family_sizes(args.split)
+    fasta, sites, nt = insert_hairpins(args, "test.fa", "inserted")
     calls, wall, cpu = scan(args.model, fasta, os.path.join(args.out, "inserted.tsv"), args.threads)
     hit = match(sites, calls)
     results += [("inserted", "cpu_s", cpu), ("inserted", "hairpins", len(sites)), ("inserted", "found", len(hit["found"]) / len(sites)),
                 ("inserted", "ends_within_20", len(hit["ends"]) / len(sites)),
                 ("inserted", "other_strand_loci", len(hit["other_strand"])),
                 ("inserted", "loci_elsewhere", len(hit["unmatched"])), ("inserted", "wall_s", wall),
-                ("inserted", "kb_per_s", sum(map(len, pieces)) / wall / 1e3)]
+                ("inserted", "kb_per_s", nt / wall / 1e3)]
     for lo, hi, label in SIZE_BINS:
         members = [i for i, s in enumerate(sites) if lo <= sizes.get(s.family, 0) <= hi]
         if members:
@@ -226,6 +235,29 @@ def inserted_set(args, results: list) -> None:
                         (f"inserted-size-{label}", "found", sum(i in hit["found"] for i in members) / len(members)),
                         (f"inserted-size-{label}", "ends_within_20",
                          sum(i in hit["ends"] for i in members) / len(members))]
+
+
+def window_set(args, results: list) -> None:
+    """What the window threshold costs in sensitivity, on the *validation* hairpins (val.fa: early stopping and the
+    classify threshold saw them, the test set is left alone): inserted as the ``inserted`` set inserts the test
+    hairpins, scanned with the window threshold at 0.1, each found locus's best window score read off; a locus is
+    found at window threshold t exactly when it is found at 0.1 and its best window scores >= t (the best window is
+    what makes it a candidate). The other side of the trade, the candidate loci folded per Mb, is on the summary
+    line of ``deepmir-scan`` (``folded``)."""
+    fasta, sites, _ = insert_hairpins(args, "val.fa", "window-val")
+    calls, _, _ = scan(args.model, fasta, os.path.join(args.out, "window-val.tsv"), args.threads,
+                       ["--window-threshold", "0.1"])
+    best: dict[int, float] = {}
+    for i, site in enumerate(sites):
+        for call in calls:
+            if (call.seqid == site.seqid and call.strand == site.strand and call.family == site.family
+                    and call.start < site.end and call.end > site.start):
+                best[i] = max(best.get(i, 0.0), call.window_score)
+    results.append(("window-val", "hairpins", len(sites)))
+    for level in WINDOW_LEVELS:
+        results.append(("window-val", f"found_at_window_threshold_{level:g}",
+                        sum(score >= level for score in best.values()) / len(sites)))
+    results.append(("window-val", "lowest_window_score_found", min(best.values(), default=float("nan"))))
 
 
 def ath_sites(gff: str) -> list[Site]:
@@ -354,7 +386,8 @@ def main() -> int:
     from run_reads import cpu_flags  # the read benchmark's: CPU model and vector extensions (lscpu)
 
     results: list[tuple[str, str, float]] = []
-    sets = {"background": background_set, "inserted": inserted_set, "cmsearch": cmsearch_set, "ath": ath_set}
+    sets = {"background": background_set, "inserted": inserted_set, "cmsearch": cmsearch_set, "ath": ath_set,
+            "window": window_set}
     for name in args.sets.split(","):
         started = time.perf_counter()
         sets[name](args, results)

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "1 per 10 Mb; floor(F x Mb) loci)")
     parser.add_argument("--scan-window-threshold", type=probability, default=None, metavar="S",
                         help="with --genomic-background: windows scoring S are the scan's candidates, whose hairpins "
-                             "the scan threshold then applies to (default 0.1; never below the classify threshold)")
+                             "the scan threshold then applies to (default 0.2; never below the classify threshold)")
     parser.add_argument("--method", choices=("target-fpr", "max-f", "fixed"), default="target-fpr",
                         help="how to choose the threshold: at --target-fpr on the ROC, at the best F1, or --threshold")
     parser.add_argument("--target-fpr", type=probability, default=0.05, help="false positive rate for --method target-fpr")
