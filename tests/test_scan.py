@@ -150,6 +150,27 @@ def test_every_window_scores_as_classify_scores_it_cut_out(hairpin_model, classi
     assert checked > 1000 and accepted > 20
 
 
+@pytest.mark.parametrize("step", [1, 3, 19, 185, 186, 199, 200])
+def test_pooled_window_features_are_the_cut_out_windows_at_any_step(hairpin_model, step):
+    """The scan's window maxima (segment maxima combined in van Herk / Gil-Werman blocks) equal the classify kernel's
+    global max pooling of each window cut out, bit for bit, on both strands of real E. coli sequence, for steps that
+    give blocks of many segments, of one, and none (step > 200 - k + 1 for the wider kernels)."""
+    from deepmir_tools.kmer_tables import KmerTableModel, tokens_and_lengths
+    from deepmir_tools.scan import _COMPLEMENT, _window_pool, tokens_of
+
+    model = KmerTableModel.from_bundle(hairpin_model)
+    seq = embedded()[1][:1400]
+    count = (len(seq) - 200) // step + 1
+    piece = seq[: (count - 1) * step + 200]
+    plus = tokens_of(piece)
+    pooled = _window_pool(model, np.stack([plus, _COMPLEMENT[plus[::-1]]]), count, step, 200, 2)
+    windows = [piece[i * step : i * step + 200] for i in range(count)]
+    windows += [reverse_complement(piece)[i * step : i * step + 200] for i in range(count)]
+    tokens, lengths = tokens_and_lengths(windows, 200, int(model.kernel_sizes.max()))
+    cut_out = model.pooled(tokens, lengths, 200, 2)
+    assert np.array_equal(pooled.reshape(2 * count, -1), cut_out)
+
+
 def test_loci_are_the_same_with_and_without_stage_one(hairpin_model):
     """The reported loci (best window, family, scores, merged extent) do not depend on the cheap first stage."""
     records = [SeqRecord(rid, seq) for rid, seq in [embedded(), *ath_records()]]
