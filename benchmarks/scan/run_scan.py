@@ -72,7 +72,7 @@ class Call:
     strand: str
     family: str
     score: float
-    window_score: float  # the best window's (the locus became a candidate at or above the window threshold)
+    window_score: float = float("nan")  # deepmir-scan: its best window's (a candidate from the window threshold)
 
 
 def revcomp(seq: str) -> str:
