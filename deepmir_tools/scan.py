@@ -22,7 +22,10 @@ whose whole kernel lies in the window, R_f(p) being the filter's response (the k
    same float32 bits).
 2. **Sliding maximum.** Positions are cut into segments of ``step`` nt; a window's span of L - k + 1 positions is q
    whole segments plus the first r positions of the next one (L - k + 1 = q step + r), so its maximum is the maximum
-   of q segment maxima and one running maximum: about (q + 1) / step comparisons per position instead of L - k + 1.
+   of q consecutive segment maxima and one running maximum. The maxima of q consecutive segments come from van
+   Herk / Gil-Werman blocks of q segments (a running maximum from each block's end and one from its start; any q
+   consecutive segments are the end of one block and the start of the next): about 4 / step comparisons per
+   position instead of L - k + 1 (and (q + 1) / step before the blocks: pooling 23% faster at step 10).
    ReLU(bias + max) is applied per window, as classify applies it after its max (they commute: both are monotone).
    Records shorter than L are pooled by the classify kernel itself (their zero padding included).
 3. **Dense layers only where they can matter, with a proven bound.** The hidden layer of window w + 1 is that of

@@ -91,8 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rate = f", {stats.nucleotides / seconds / 1e3:.1f} kb/s" if seconds > 0 and stats.nucleotides else ""
     say(args, f"{PROG}: {stats.loci['+'] + stats.loci['-']} loci ({stats.loci['+']} +, {stats.loci['-']} -) in "
               f"{stats.records} records, {stats.nucleotides:,} nt x 2 strands in {seconds:.1f} s{rate}; "
-              f"{stats.windows:,} windows, {stats.rescored:,} rescored exactly, {stats.folded:,} candidate loci folded (model {bundle.name}, threshold "
-              f"{scanner.locus_threshold:g}, window threshold {scanner.decision.threshold:g}, step {args.step})")
+              f"{stats.windows:,} windows, {stats.rescored:,} rescored exactly, {stats.folded:,} candidate loci folded "
+              f"(model {bundle.name}, threshold {scanner.locus_threshold:g}, window threshold "
+              f"{scanner.decision.threshold:g}, step {args.step})")
     return 0
 
 
