@@ -2,7 +2,7 @@
 
     python benchmarks/scan/run_scan.py [--model hairpin] [--heldout-model PATH] [--out benchmarks/results/scan]
                                        [--inserts 400] [--seed 7] [--threads 2] [--cm-families 6]
-                                       [--sets background,inserted,cmsearch,ath]
+                                       [--sets background,inserted,cmsearch,ath[,window]]
 
 Every scan is the installed ``deepmir-scan -m MODEL FILE --format tsv -t THREADS`` as a user runs it, at the model's
 own scan threshold. Sets:
@@ -19,6 +19,8 @@ own scan threshold. Sets:
   exactly to the chromosome), scanned with ``--heldout-model`` (benchmarks/scan/train_heldout_model.sh: the shipped
   recipe without any ath record). A locus of a family that model knows should be found; the others (families only
   ath has, or no family) should not be given a family.
+- ``window`` (only when named in ``--sets``): what the window threshold costs in sensitivity, on validation
+  hairpins inserted the same way (:func:`window_set`).
 
 A true locus is **found** when a reported locus of its strand overlaps it and names its family; **ends within 20**
 when, in addition, both reported ends (the hairpin's, see deepmir_tools.scan.hairpin_span) are within 20 nt of the
