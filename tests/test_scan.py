@@ -425,17 +425,26 @@ def test_stem_loops_and_domains_of_a_structure():
     assert stem_loops("((..))..((...))") == [(0, 6, 2), (8, 15, 2)]  # a bulge-free stem: every pair counted
     assert stem_loops("((.((...)).))") == [(0, 13, 4)]  # interior loops and bulges stay inside the stem-loop
     assert stem_loops("....") == domains("....") == []
+    # with cuts: the stem-loop as it stands inside each interior loop or bulge it crosses, then the whole of it
+    assert stem_loops("((.((...)).))", cuts=True) == [(3, 10, 2), (0, 13, 4)]  # interior loop (1 nt each side)
+    assert stem_loops("(((.((....))))).", cuts=True) == [(4, 12, 2), (0, 15, 5)]  # bulge on the 5' side
+    assert stem_loops(structure, cuts=True) == stem_loops(structure)  # stems without loops: nothing to cut
 
 
 def test_hairpin_candidates_of_real_hairpins():
-    """hsa-let-7a-1 (80 nt) between poly-A flanks (which pair with nothing but U) is one candidate about where it
-    was put; hsa-let-7a-1 and hsa-mir-30a (test-data) side by side are two, each about where it was put."""
+    """hsa-let-7a-1 (80 nt) between poly-A flanks (which pair with nothing but U) is one stem-loop about where it
+    was put (and one cut of it); hsa-let-7a-1 and hsa-mir-30a (test-data) side by side are two stem-loops (with
+    their cuts), each about where it was put."""
     let7 = normalised(read_fasta(HAIRPIN)[0][1])
-    (start, end), = hairpin_candidates("A" * 30 + let7 + "A" * 40)
+    *cuts, (start, end) = hairpin_candidates("A" * 30 + let7 + "A" * 40)
     assert abs(start - 30) <= 3 and abs(end - 110) <= 3
+    # its fold crosses one bulge with >= 10 pairs inside: that cut comes first, inside the whole stem-loop
+    assert len(cuts) == 1 and start < cuts[0][0] < cuts[0][1] < end
     mir30 = next(normalised(seq) for rid, seq in read_fasta(TEST_DATA / "hairpins-hsa30.fa")
                  if rid.split()[0] == "hsa-mir-30a")
-    first, second = hairpin_candidates(let7 + "A" * 20 + mir30)
+    candidates = hairpin_candidates(let7 + "A" * 20 + mir30)
+    first = max((c for c in candidates if c[1] <= 90), key=lambda c: c[1] - c[0])  # the whole stem-loops
+    second = max((c for c in candidates if c[0] >= 90), key=lambda c: c[1] - c[0])
     assert abs(first[0]) <= 3 and abs(first[1] - 80) <= 3
     assert abs(second[0] - 100) <= 3 and abs(second[1] - (100 + len(mir30))) <= 3
     assert hairpin_candidates("A" * 50) == []

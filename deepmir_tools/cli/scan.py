@@ -19,8 +19,9 @@ EXAMPLES = """\
   zcat assembly.fa.gz | deepmir-scan - -m my-hairpin-model.npz > loci.gff3
 
 output (a locus merges overlapping candidate windows of a strand; it is reported at its hairpin, the unbranched
-stem-loop of its best window's MFE fold that the network scores highest for the window's family, with the family
-and scores deepmir-classify gives that hairpin cut out, when they reach the threshold):
+stem-loop of its best window's MFE fold, or its cut at a bulge or interior loop, that the network scores highest
+for the window's family, with the family and scores deepmir-classify gives that hairpin cut out, when they reach
+the threshold):
   gff3  ##gff-version 3, a '##deepmir-scan' line (version, model, model_sha256, threshold, step, window_threshold),
         then per locus: seqid, source 'deepmir', type pre_miRNA (SO:0001244), start, end (1-based, inclusive),
         score, strand, '.', ID, Name, family=NAME, family_accession=ACC, score, second_family,
