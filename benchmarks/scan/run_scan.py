@@ -242,9 +242,10 @@ def inserted_set(args, results: list) -> None:
 def window_set(args, results: list) -> None:
     """What the window threshold costs in sensitivity, on the *validation* hairpins (val.fa: early stopping and the
     classify threshold saw them, the test set is left alone): inserted as the ``inserted`` set inserts the test
-    hairpins, scanned with the window threshold at 0.1, each found locus's best window score read off; a locus is
-    found at window threshold t exactly when it is found at 0.1 and its best window scores >= t (the best window is
-    what makes it a candidate). The other side of the trade, the candidate loci folded per Mb, is on the summary
+    hairpins, scanned with the window threshold at 0.1, each found locus's best window score read off. A locus found
+    at 0.1 whose best window scores >= t is found at window threshold t (its windows >= t keep that best window, so
+    the same fold and hairpin), so the fraction given for t is a lower bound (windows below t can only have merged
+    loci, never made one). The other side of the trade, the candidate loci folded per Mb, is on the summary
     line of ``deepmir-scan`` (``folded``)."""
     fasta, sites, _ = insert_hairpins(args, "val.fa", "window-val")
     calls, _, _ = scan(args.model, fasta, os.path.join(args.out, "window-val.tsv"), args.threads,
