@@ -85,7 +85,7 @@ FORMATS = ("gff3", "bed", "tsv")
 DEFAULT_STEP = 10
 DEFAULT_WINDOW_THRESHOLD = 0.2  # windows scoring this are candidates (deepmir-calibrate --scan-window-threshold).
 # On 400 validation hairpins inserted into E. coli, 0.2 finds one fewer than 0.1 (88.25% vs 88.5%) and folds 8x fewer
-# candidate loci (25 vs 198 per Mb of E. coli): benchmarks/scan/run_scan.py --sets window, docs/scan.md
+# candidate loci (119 vs 989 on E. coli, 24 vs 200 per Mb): benchmarks/scan/run_scan.py --sets window, docs/scan.md
 CHUNK_WINDOWS = 1024  # windows per chunk and strand: pooled features 2 x 1,024 x 3,647 float32 = 30 MB
 SEGMENT_WINDOWS = 256  # stage 1 re-sums a window's hidden layer from scratch this often (and runs segments in parallel)
 POOL_BLOCK = 512  # filters per task of the pooling kernel (measured: 512 beats 64-256)
