@@ -46,8 +46,8 @@ Loci
 Candidate windows of one strand that overlap (start < end of the locus so far) are merged into a locus, whose best
 window is folded to find its hairpin: the unbranched stem-loop (or its cut at a bulge or interior loop) of the
 window's minimum-free-energy fold that the network scores highest for the window's family
-(:meth:`Scanner.set_hairpin_ends`). GFF3, BED and TSV give the
-hairpin's coordinates, family and scores; the TSV also the best window and the merged extent. Of a hairpin and an
+(:meth:`Scanner.set_hairpin_ends`). GFF3, BED and TSV give the hairpin's coordinates, family and scores; the TSV
+also the best window and the merged extent. Of a hairpin and an
 antisense shadow of the same family, the lower-scoring is dropped (:func:`without_antisense_shadows`). Memory is
 flat in the sequence length: per chunk, arrays of ``CHUNK_WINDOWS`` windows; per open locus, the pooled vectors of
 the few windows that might still be its best.
@@ -428,9 +428,7 @@ class Scanner:
                     done = end
         closed += [(strand, state) for strand, state in open_loci.items() if state.windows]
         found += self._close(record.id, closed)
-        if self.options.hairpin_ends:
-            self.set_hairpin_ends([(record.seq, locus) for locus in found])
-        found = without_antisense_shadows([locus for locus in found if locus.decision_score >= self.locus_threshold])
+        found, = self._reported([(record.seq, found)])
         self.stats.records += 1
         self.stats.nucleotides += len(record.seq)
         for locus in found:
@@ -479,10 +477,7 @@ class Scanner:
                 n = len(records[index].seq)
                 found[index].append(Locus(records[index].id, 0, n, strand, families[row].tolist(),
                                           values[row].tolist(), score, 1, 0, n))
-        if self.options.hairpin_ends:
-            self.set_hairpin_ends([(record.seq, locus) for record, loci in zip(records, found) for locus in loci])
-        found = [without_antisense_shadows([locus for locus in loci if locus.decision_score >= self.locus_threshold])
-                 for loci in found]
+        found = self._reported([(record.seq, loci) for record, loci in zip(records, found)])
         for record, loci in zip(records, found):
             for locus in loci:
                 self.stats.loci[locus.strand] += 1
@@ -505,6 +500,14 @@ class Scanner:
                               scores[0].tolist(), best.score, state.windows, state.start, state.end))
         return loci
 
+    def _reported(self, candidates: list[tuple[str, list[Locus]]]) -> list[list[Locus]]:
+        """Per record ((sequence, candidate loci) pairs), the loci reported: each at its hairpin (one batch for
+        all records), those whose hairpin reaches the locus threshold, less antisense shadows."""
+        if self.options.hairpin_ends:
+            self.set_hairpin_ends([(seq, locus) for seq, loci in candidates for locus in loci])
+        return [without_antisense_shadows([locus for locus in loci if locus.decision_score >= self.locus_threshold])
+                for _, loci in candidates]
+
     # --- hairpin ends -----------------------------------------------------------------------------------------
 
     def exact_logits(self, seqs: list[str]) -> np.ndarray:
@@ -517,10 +520,10 @@ class Scanner:
 
     def set_hairpin_ends(self, found: list[tuple[str, Locus]]) -> None:
         """Set each locus's hairpin in its best window (``found``: (record sequence, locus) pairs): of the window's
-        :func:`hairpin_candidates` (its fold's unbranched stem-loops), the one that the network, scoring it cut out,
-        gives the highest probability of the window's family; the locus then takes the hairpin's family, scores and
-        decision score (deepmir-classify's on the hairpin cut out), the window's decision score kept as
-        ``window_score``. A window with no candidate is its own hairpin. The network says which window holds a
+        :func:`hairpin_candidates` (its fold's unbranched stem-loops and their cuts), the one that the network,
+        scoring it cut out, gives the highest probability of the window's family; the locus then takes the hairpin's
+        family, scores and decision score (deepmir-classify's on the hairpin cut out), the window's decision score
+        kept as ``window_score``. A window with no candidate is its own hairpin. The network says which window holds a
         pre-miRNA but not where in it (global max pooling sees the same features in every window that contains the
         hairpin); the fold finds the stem-loops, the network picks the pre-miRNA among them. All loci's candidates
         are scored in one batch."""
@@ -1034,8 +1037,7 @@ class LocusWriter:
                           ("second_family_accession", second_acc), ("second_score", second_score),
                           ("windows", str(locus.windows)), ("window", f"{locus.start + 1}-{locus.end}")]
             columns = [gff_seqid(locus.seqid), GFF_SOURCE, SO_PRE_MIRNA, str(locus.hairpin_start + 1),
-                       str(locus.hairpin_end),
-                       f"{locus.scores[0]:.6f}", locus.strand, ".",
+                       str(locus.hairpin_end), f"{locus.scores[0]:.6f}", locus.strand, ".",
                        ";".join(f"{key}={gff_value(value)}" for key, value in attributes)]
         elif self.format == "bed":
             columns = [locus.seqid, str(locus.hairpin_start), str(locus.hairpin_end), name,
